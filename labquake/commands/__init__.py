@@ -1,0 +1,1 @@
+"""Sub-commands of the ``labquake`` CLI, one module each (see :mod:`labquake.cli`)."""

@@ -1,0 +1,80 @@
+"""Fault-plane geometry shared by the specimen builder, the AE recorder and the analysis.
+
+The sample axis is z. The saw-cut fault passes through ``centre`` at ``angle_deg`` to the
+z axis, striking along y. For the reference 30° the plane is ``sqrt(3)·x + z = 0``
+(Ye et al. 2024 use exactly this plane). Fault coordinates are
+(along-dip, along-strike, fault-normal), a right-handed frame:
+
+* ``dip``    = (-sin θ, 0, cos θ)   (up the fault),
+* ``strike`` = (0, -1, 0),
+* ``normal`` = (cos θ, 0, sin θ)    (points into the hanging-wall block, +x side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labquake.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FaultPlane:
+    """A planar fault through ``centre`` at ``angle_deg`` to the sample (z) axis."""
+
+    angle_deg: float = 30.0
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    _frame: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.angle_deg) or not (0.0 < self.angle_deg < 90.0):
+            raise ConfigError(f"fault angle must lie strictly between 0 and 90 degrees, got {self.angle_deg}")
+        t = np.deg2rad(self.angle_deg)
+        frame = np.array(
+            [[-np.sin(t), 0.0, np.cos(t)], [0.0, -1.0, 0.0], [np.cos(t), 0.0, np.sin(t)]]
+        )
+        object.__setattr__(self, "_frame", frame)
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit normal (3,)."""
+        return self._frame[2].copy()
+
+    @property
+    def dip(self) -> np.ndarray:
+        """Unit along-dip direction (3,)."""
+        return self._frame[0].copy()
+
+    @property
+    def strike(self) -> np.ndarray:
+        """Unit along-strike direction (3,)."""
+        return self._frame[1].copy()
+
+    @property
+    def frame(self) -> np.ndarray:
+        """Rows are (dip, strike, normal): ``frame @ (p - centre)`` gives fault coordinates."""
+        return self._frame.copy()
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance of (n, 3) points to the plane (positive on the normal side)."""
+        p = np.asarray(points, dtype=float).reshape(-1, 3)
+        return (p - np.asarray(self.centre)) @ self._frame[2]
+
+    def to_fault_coords(self, points: np.ndarray) -> np.ndarray:
+        """(n, 3) points to (along-dip, along-strike, fault-normal) coordinates."""
+        p = np.asarray(points, dtype=float).reshape(-1, 3)
+        return (p - np.asarray(self.centre)) @ self._frame.T
+
+    def from_fault_coords(self, coords: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_fault_coords`."""
+        c = np.asarray(coords, dtype=float).reshape(-1, 3)
+        return c @ self._frame + np.asarray(self.centre)
+
+    def to_dict(self) -> dict:
+        return {"angle_deg": float(self.angle_deg), "centre": [float(c) for c in self.centre],
+                "normal": self.normal.tolist(), "dip": self.dip.tolist(), "strike": self.strike.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FaultPlane":
+        return cls(angle_deg=float(d.get("angle_deg", 30.0)), centre=tuple(float(c) for c in d.get("centre", (0, 0, 0))))

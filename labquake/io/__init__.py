@@ -1,0 +1,1 @@
+"""Input/output: the run-directory contract, PFC3D import/export, VTK export."""
