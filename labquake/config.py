@@ -1,0 +1,282 @@
+"""Run configuration: read a TOML file, fill defaults, validate, return the resolved dict.
+
+A run config has the tables below (every key optional; :data:`DEFAULTS` holds the
+defaults and the comments in ``simulations/paper.toml`` explain each value)::
+
+    name, seed
+    [specimen]   geometry, sizes, packing, optional saved-specimen file
+    [rock]       particle contacts and rock (flat-joint-like) bonds
+    [fault]      the saw-cut smooth joint
+    [loading]    consolidation, axial loading through the frame spring, stop criterion
+    [engine]     time step, damping, density scaling
+    [recording]  loading-curve, monitored-contact, snapshot and checkpoint intervals
+    [ae]         Hazzard & Young event clustering windows
+
+A ``[campaign]`` table (used by :mod:`labquake.batch`) is accepted and dropped.
+
+Every mistake raises :class:`labquake.errors.ConfigError` with a one-line message naming
+the key and what to change.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from labquake.errors import ConfigError
+
+#: The defaults: the reference study's model (Ye, Lui & Young 2024) as calibrated for our
+#: engine. ``simulations/paper.toml`` documents each value and every calibration change.
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "seed": 1,
+    "specimen": {
+        "diameter": 0.040,  # m, sample diameter
+        "length": 0.107,  # m, sample length (z)
+        "d_min": 0.004,  # m, particle diameters uniform in [d_min, d_max]
+        "d_max": 0.006,
+        "density": 2650.0,  # kg/m3, grain density
+        "solid_fraction": 0.58,  # geometric packing target (jams at ~0.59 in an 8-grain-wide cylinder)
+        "coordination": 5.2,  # target mean bonds per particle
+        "max_bond_gap": 0.05,  # largest surface gap bonded, as a fraction of the mean diameter
+        "file": "",  # saved specimen (.npz) to reuse; "" builds one from the seed
+    },
+    "rock": {
+        "modulus": 130e9,  # Pa, effective contact/bond modulus E*
+        "stiffness_ratio": 2.5,  # kn/ks
+        "friction": 0.5,  # particle friction of unbonded contacts
+        "rolling_friction": 0.0,
+        "radius_multiplier": 1.0,  # bond radius = multiplier * min(r_i, r_j)
+        "tensile_strength": 50e6,  # Pa, mean
+        "tensile_strength_std": 9e6,
+        "cohesion": 180e6,  # Pa, mean
+        "cohesion_std": 18e6,
+        "friction_angle_deg": 55.0,
+        "residual_friction": 0.2,
+    },
+    "fault": {
+        "angle_deg": 30.0,  # saw-cut angle to the sample axis
+        "kn_per_area": 3.6e12,  # Pa/m
+        "ks_per_area": 1.4e12,  # Pa/m
+        "tensile_strength": 55e6,  # Pa, mean
+        "tensile_strength_std": 0.0,
+        "cohesion": 55e6,  # Pa, mean
+        "cohesion_std": 0.0,
+        "friction_angle_deg": 30.0,
+        "residual_friction": 0.053,
+        "contact_area": 2e-5,  # m2, fault contact area used for stresses (reference analysis)
+    },
+    "loading": {
+        "confining_stress": 150e6,  # Pa
+        "consolidation_tolerance": 0.02,  # relative error of axial and radial stress
+        "consolidation_max_steps": 60000,
+        "consolidation_min_steps": 2000,
+        "platen_velocity": 0.05,  # m/s, far-end velocity of the loading-frame spring
+        "frame_stiffness": 2.0e9,  # N/m, loading-frame spring between actuator and platen
+        "wall_stiffness_factor": 1.0,  # platen/cylinder stiffness relative to a particle contact
+        "servo_gain": 0.5,  # confining servo gain (fraction of the stress error corrected per step, scaled)
+        "stop_drop_fraction": 0.15,  # stop criterion: differential stress below (1 - f) * peak ...
+        "tail_steps": 8000,  # ... then this many more steps
+        "min_axial_steps": 2000,  # no stop before this many axial-loading steps
+        "max_steps": 400000,  # hard step limit (whole run, consolidation included)
+    },
+    "engine": {
+        "dt": 0.0,  # s; 0 = dt_safety * critical step
+        "dt_safety": 0.2,
+        "damping_ratio": 0.05,  # contact viscous damping (fraction of critical)
+        "local_damping": 0.0,  # PFC-style local damping during axial loading
+        "consolidation_local_damping": 0.7,  # local damping while consolidating
+        "density_scale": 1.0,  # mass scaling (1 = none); recorded in meta
+    },
+    "recording": {
+        "loading_interval": 100,  # steps between loading-curve rows
+        "contact_interval": 20,  # steps between monitored-contact rows
+        "n_monitored": 100,  # monitored fault contacts
+        "snapshot_steps": [],  # explicit steps (axial-loading steps are counted from the run start)
+        "snapshot_at_peak": True,  # also a snapshot at the first sample after the peak
+        "snapshot_final": True,
+        "checkpoint_interval": 20000,  # steps between checkpoints
+        "mt_interval": 5,  # steps between moment-tensor samples while an event is active
+    },
+    "ae": {
+        "space_window": 3.0,  # crack joins an event within this many mean diameters of its cracks
+        "shear_wave_speed": 0.0,  # m/s, 0 = estimate from the contact stiffness
+        "time_window_steps": 0,  # 0 = space window / shear-wave speed / dt
+    },
+}
+
+_INT_KEYS = {
+    ("seed",),
+    ("loading", "consolidation_max_steps"),
+    ("loading", "consolidation_min_steps"),
+    ("loading", "tail_steps"),
+    ("loading", "min_axial_steps"),
+    ("loading", "max_steps"),
+    ("recording", "loading_interval"),
+    ("recording", "contact_interval"),
+    ("recording", "n_monitored"),
+    ("recording", "checkpoint_interval"),
+    ("recording", "mt_interval"),
+    ("ae", "time_window_steps"),
+}
+_STR_KEYS = {("name",), ("specimen", "file")}
+_BOOL_KEYS = {("recording", "snapshot_at_peak"), ("recording", "snapshot_final")}
+_LIST_KEYS = {("recording", "snapshot_steps")}
+
+#: Tables that are accepted and dropped (owned by other modules).
+IGNORED_TABLES = ("campaign",)
+
+
+def _merge(defaults: Mapping[str, Any], raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(dict(defaults))
+    for key, value in raw.items():
+        where = f"{prefix}{key}"
+        if key not in defaults:
+            if not prefix and key in IGNORED_TABLES:
+                continue
+            known = ", ".join(sorted(defaults))
+            raise ConfigError(f"unknown config key '{where}'; known keys{' in [' + prefix[:-1] + ']' if prefix else ''}: {known}")
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{where}' must be a table ([{where}])")
+            out[key] = _merge(defaults[key], value, prefix=f"{where}.")
+        else:
+            if isinstance(value, Mapping):
+                raise ConfigError(f"config key '{where}' must be a value, not a table")
+            out[key] = value
+    return out
+
+
+def _check_types(cfg: dict[str, Any]) -> None:
+    def walk(d: dict, path: tuple[str, ...]):
+        for k, v in d.items():
+            p = path + (k,)
+            if isinstance(v, dict):
+                walk(v, p)
+                continue
+            name = ".".join(p)
+            if p in _STR_KEYS:
+                if not isinstance(v, str):
+                    raise ConfigError(f"config key '{name}' must be a string, got {v!r}")
+            elif p in _BOOL_KEYS:
+                if not isinstance(v, bool):
+                    raise ConfigError(f"config key '{name}' must be true or false, got {v!r}")
+            elif p in _LIST_KEYS:
+                if not isinstance(v, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                    raise ConfigError(f"config key '{name}' must be a list of integers (steps), got {v!r}")
+                if any(x < 0 for x in v):
+                    raise ConfigError(f"config key '{name}' must hold steps >= 0, got {list(v)}")
+                d[k] = sorted({int(x) for x in v})
+            elif p in _INT_KEYS:
+                if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
+                    raise ConfigError(f"config key '{name}' must be an integer, got {v!r}")
+                d[k] = int(v)
+            else:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"config key '{name}' must be a number, got {v!r}")
+                if not math.isfinite(float(v)):
+                    raise ConfigError(f"config key '{name}' must be finite, got {v!r}")
+                d[k] = float(v)
+
+    walk(cfg, ())
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def _validate(cfg: dict[str, Any]) -> None:
+    s, r, f, ld, e, rec, ae = (cfg[k] for k in ("specimen", "rock", "fault", "loading", "engine", "recording", "ae"))
+    _require(cfg["seed"] >= 0, f"seed must be >= 0, got {cfg['seed']}")
+    _require(cfg["name"].strip() != "" and "/" not in cfg["name"], f"name must be a non-empty string without '/', got {cfg['name']!r}")
+    _require(0.0 < f["angle_deg"] < 90.0, f"fault.angle_deg must lie strictly between 0 and 90 degrees, got {f['angle_deg']}")
+    _require(ld["confining_stress"] > 0.0, f"loading.confining_stress must be > 0 Pa (150e6 in the reference), got {ld['confining_stress']}")
+    for key in ("diameter", "length", "d_min", "d_max", "density"):
+        _require(s[key] > 0.0, f"specimen.{key} must be > 0, got {s[key]}")
+    _require(s["d_min"] <= s["d_max"], f"specimen.d_min ({s['d_min']}) must not exceed specimen.d_max ({s['d_max']})")
+    _require(
+        s["d_max"] <= min(s["diameter"], s["length"]) / 3.0,
+        f"particles too large for the sample: specimen.d_max={s['d_max']} m must be at most one third of "
+        f"the sample width ({s['diameter']} m) and length ({s['length']} m)",
+    )
+    _require(0.3 <= s["solid_fraction"] <= 0.62, f"specimen.solid_fraction must lie in [0.3, 0.62] (dense random packing in a cylinder), got {s['solid_fraction']}")
+    _require(0.0 < s["coordination"] <= 12.0, f"specimen.coordination must lie in (0, 12], got {s['coordination']}")
+    _require(0.0 <= s["max_bond_gap"] <= 0.5, f"specimen.max_bond_gap must lie in [0, 0.5] mean diameters, got {s['max_bond_gap']}")
+    if s["file"]:
+        _require(s["file"].endswith(".npz"), f"specimen.file must be a .npz specimen file, got {s['file']!r}")
+    for key in ("modulus", "stiffness_ratio", "radius_multiplier", "tensile_strength", "cohesion"):
+        _require(r[key] > 0.0, f"rock.{key} must be > 0, got {r[key]}")
+    for tab, d in (("rock", r), ("fault", f)):
+        for key in ("friction_angle_deg",):
+            _require(0.0 <= d[key] < 90.0, f"{tab}.{key} must lie in [0, 90), got {d[key]}")
+        for key in ("tensile_strength_std", "cohesion_std", "residual_friction"):
+            _require(d[key] >= 0.0, f"{tab}.{key} must be >= 0, got {d[key]}")
+    _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")
+    for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
+        _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")
+    for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance"):
+        _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")
+    _require(0.0 < ld["stop_drop_fraction"] < 1.0, f"loading.stop_drop_fraction must lie in (0, 1), got {ld['stop_drop_fraction']}")
+    for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps"):
+        _require(ld[key] >= 0, f"loading.{key} must be >= 0, got {ld[key]}")
+    _require(ld["consolidation_max_steps"] >= ld["consolidation_min_steps"], "loading.consolidation_max_steps must be >= loading.consolidation_min_steps")
+    _require(ld["max_steps"] > ld["consolidation_max_steps"], f"loading.max_steps ({ld['max_steps']}) must exceed loading.consolidation_max_steps ({ld['consolidation_max_steps']})")
+    _require(e["dt"] >= 0.0, f"engine.dt must be >= 0 (0 = automatic), got {e['dt']}")
+    _require(0.0 < e["dt_safety"] <= 1.0, f"engine.dt_safety must lie in (0, 1], got {e['dt_safety']}")
+    _require(0.0 <= e["damping_ratio"] < 1.0, f"engine.damping_ratio must lie in [0, 1), got {e['damping_ratio']}")
+    for key in ("local_damping", "consolidation_local_damping"):
+        _require(0.0 <= e[key] < 1.0, f"engine.{key} must lie in [0, 1), got {e[key]}")
+    _require(e["density_scale"] >= 1.0, f"engine.density_scale must be >= 1 (1 = no mass scaling), got {e['density_scale']}")
+    for key in ("loading_interval", "contact_interval", "checkpoint_interval", "mt_interval"):
+        _require(rec[key] >= 1, f"recording.{key} must be >= 1 step, got {rec[key]}")
+    _require(rec["n_monitored"] >= 0, f"recording.n_monitored must be >= 0, got {rec['n_monitored']}")
+    _require(ae["space_window"] > 0.0, f"ae.space_window must be > 0 mean diameters, got {ae['space_window']}")
+    _require(ae["shear_wave_speed"] >= 0.0, f"ae.shear_wave_speed must be >= 0 (0 = estimate), got {ae['shear_wave_speed']}")
+    _require(ae["time_window_steps"] >= 0, f"ae.time_window_steps must be >= 0 (0 = automatic), got {ae['time_window_steps']}")
+
+
+def resolve_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults into ``raw`` and validate; returns a new, fully resolved config.
+
+    Parameters
+    ----------
+    raw
+        A (possibly partial) config as read from TOML. It is not modified.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`DEFAULTS`, with the values of ``raw`` where given.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key, wrong type, or a value out of range (one-line message).
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a run config must be a table of keys, got {type(raw).__name__}")
+    cfg = _merge(DEFAULTS, raw)
+    _check_types(cfg)
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a run-config TOML file and return the resolved config (see :func:`resolve_config`).
+
+    A relative ``specimen.file`` is resolved against the config file's folder.
+    """
+    from pathlib import Path
+
+    from labquake.io.rundir import read_toml
+
+    raw = read_toml(path)
+    cfg = resolve_config(raw)
+    sf = cfg["specimen"]["file"]
+    if sf and not os.path.isabs(sf):
+        cfg["specimen"]["file"] = str((Path(path).resolve().parent / sf))
+    return cfg

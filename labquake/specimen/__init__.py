@@ -1,0 +1,216 @@
+"""Building saw-cut specimens: packing, fault blocks, bond selection, save/load.
+
+A :class:`Specimen` is the geometric part of a sample that several loading runs can share:
+
+* a dense random packing of spheres in the cylinder (:mod:`labquake.specimen.packing`);
+* the block label of each particle (``side``: 0 below / 1 above the saw-cut plane, the
+  side its centre lies on);
+* the bonded pairs: the closest pairs, smallest surface gap first, up to the target mean
+  coordination number (5.2 in the reference), never farther apart than
+  ``max_bond_gap`` mean diameters. A pair whose particles lie on different sides crosses
+  the fault and becomes a smooth-joint fault contact; any other pair a rock bond;
+* for each bond two standard-normal deviates ``z_t``, ``z_c``. The strengths are
+  ``mean + std * z`` with the means and spreads of the run config
+  (:func:`bond_strengths`), so a saved specimen keeps its strength *pattern* while a
+  parameter study changes the strength *level*.
+
+The specimen file is a compressed ``.npz`` written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labquake.errors import ConfigError, DataFormatError
+from labquake.geometry import FaultPlane
+from labquake.io.rundir import atomic_write_bytes
+from labquake.specimen.packing import Packing, pack_cylinder, pair_gaps
+
+__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "save_specimen", "load_specimen", "pack_cylinder"]
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """A packed, fault-cut cylinder with its bonded pairs (see the module docstring)."""
+
+    positions: np.ndarray  # (N, 3) m, centred at the origin, axis z
+    radii: np.ndarray  # (N,) m
+    side: np.ndarray  # (N,) int8, 1 on the fault normal's side
+    bond_i: np.ndarray  # (B,) int64, i < j
+    bond_j: np.ndarray  # (B,) int64
+    bond_gap: np.ndarray  # (B,) m, surface gap when bonded (negative = overlap)
+    z_tensile: np.ndarray  # (B,) standard-normal deviates of the tensile strength
+    z_cohesion: np.ndarray  # (B,) standard-normal deviates of the cohesion
+    diameter: float
+    length: float
+    d_min: float
+    d_max: float
+    fault_angle_deg: float
+    seed: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_particles(self) -> int:
+        return int(len(self.radii))
+
+    @property
+    def n_bonds(self) -> int:
+        return int(len(self.bond_i))
+
+    @property
+    def fault(self) -> FaultPlane:
+        return FaultPlane(angle_deg=self.fault_angle_deg)
+
+    @property
+    def is_fault_bond(self) -> np.ndarray:
+        """(B,) bool: the pair crosses the saw-cut (becomes a smooth joint)."""
+        return self.side[self.bond_i] != self.side[self.bond_j]
+
+    @property
+    def coordination(self) -> float:
+        """Mean number of bonds per particle."""
+        return 2.0 * self.n_bonds / max(self.n_particles, 1)
+
+    @property
+    def solid_fraction(self) -> float:
+        v = 4.0 / 3.0 * np.pi * np.sum(self.radii**3)
+        return float(v / (np.pi * (0.5 * self.diameter) ** 2 * self.length))
+
+
+def select_bonds(
+    positions: np.ndarray, radii: np.ndarray, coordination: float, max_gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The closest pairs, smallest surface gap first, up to a mean ``coordination``.
+
+    Parameters
+    ----------
+    positions, radii
+        The packing.
+    coordination
+        Target mean number of bonds per particle (2 B / N).
+    max_gap
+        Largest surface gap (m) that may be bonded; fewer bonds result if the target
+        would need wider gaps.
+
+    Returns
+    -------
+    (i, j, gap)
+        Pair indices (i < j) and their surface gaps (m), sorted by (i, j).
+    """
+    i, j, gap = pair_gaps(np.asarray(positions, float), np.asarray(radii, float), max_gap)
+    n_target = int(round(coordination * len(radii) / 2.0))
+    i, j, gap = i[:n_target], j[:n_target], gap[:n_target]
+    o = np.lexsort((j, i))
+    return i[o], j[o], gap[o]
+
+
+def build_specimen(config: dict[str, Any]) -> Specimen:
+    """Pack, cut and bond a specimen from a resolved run config (see :mod:`labquake.config`).
+
+    All random draws come from ``numpy.random.default_rng(config['seed'])``.
+    """
+    s = config["specimen"]
+    rng = np.random.default_rng([int(config["seed"]), 0x5BEC])
+    packing: Packing = pack_cylinder(
+        rng, 0.5 * s["diameter"], s["length"], s["d_min"], s["d_max"], solid_fraction=s["solid_fraction"]
+    )
+    fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+    side = (fault.signed_distance(packing.positions) > 0.0).astype(np.int8)
+    d_mean = 0.5 * (s["d_min"] + s["d_max"])
+    bi, bj, gap = select_bonds(packing.positions, packing.radii, s["coordination"], s["max_bond_gap"] * d_mean)
+    z_t = rng.standard_normal(len(bi))
+    z_c = rng.standard_normal(len(bi))
+    info = {
+        "packing_max_overlap": packing.max_overlap,
+        "target_coordination": float(s["coordination"]),
+        "max_bond_gap_m": float(s["max_bond_gap"] * d_mean),
+        "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
+    }
+    return Specimen(
+        positions=packing.positions, radii=packing.radii, side=side, bond_i=bi, bond_j=bj, bond_gap=gap,
+        z_tensile=z_t, z_cohesion=z_c, diameter=float(s["diameter"]), length=float(s["length"]),
+        d_min=float(s["d_min"]), d_max=float(s["d_max"]), fault_angle_deg=float(config["fault"]["angle_deg"]),
+        seed=int(config["seed"]), info=info,
+    )
+
+
+def bond_strengths(specimen: Specimen, config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-bond tensile strength, cohesion and friction angle from the config's means/spreads.
+
+    Strengths are ``mean + std * z`` floored at 10 % of the mean (a Gaussian tail must not
+    create bonds with zero or negative strength). Fault bonds take the ``[fault]`` values,
+    rock bonds the ``[rock]`` values.
+    """
+    fault = specimen.is_fault_bond
+    out = {}
+    for key, z in (("tensile_strength", specimen.z_tensile), ("cohesion", specimen.z_cohesion)):
+        mean = np.where(fault, config["fault"][key], config["rock"][key])
+        std = np.where(fault, config["fault"][key + "_std"], config["rock"][key + "_std"])
+        out[key] = np.maximum(mean + std * z, 0.1 * mean)
+    out["friction_angle_deg"] = np.where(fault, config["fault"]["friction_angle_deg"], config["rock"]["friction_angle_deg"]).astype(float)
+    out["is_fault"] = fault
+    return out
+
+
+_ARRAYS = ("positions", "radii", "side", "bond_i", "bond_j", "bond_gap", "z_tensile", "z_cohesion")
+_SCALARS = ("diameter", "length", "d_min", "d_max", "fault_angle_deg", "seed")
+
+
+def save_specimen(specimen: Specimen, path: str | os.PathLike) -> Path:
+    """Write the specimen to a compressed ``.npz`` file, atomically."""
+    import json
+
+    buf = io.BytesIO()
+    payload = {k: getattr(specimen, k) for k in _ARRAYS}
+    payload.update({k: np.asarray(getattr(specimen, k)) for k in _SCALARS})
+    payload["format"] = np.asarray(_FORMAT)
+    payload["info_json"] = np.asarray(json.dumps(specimen.info))
+    np.savez_compressed(buf, **payload)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_specimen(path: str | os.PathLike) -> Specimen:
+    """Read a specimen written by :func:`save_specimen`."""
+    import json
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["format"]) != _FORMAT:
+                raise DataFormatError(f"{path}: specimen format {int(z['format'])}, expected {_FORMAT}; rebuild the specimen")
+            arrays = {k: np.array(z[k]) for k in _ARRAYS}
+            scalars = {k: z[k].item() for k in _SCALARS}
+            info = json.loads(str(z["info_json"]))
+    except FileNotFoundError:
+        raise ConfigError(f"specimen file {path} not found; fix specimen.file or set it to \"\" to build one") from None
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataFormatError(f"{path}: not a labquake specimen file ({type(exc).__name__}: {exc})") from None
+    arrays["side"] = arrays["side"].astype(np.int8)
+    arrays["bond_i"] = arrays["bond_i"].astype(np.int64)
+    arrays["bond_j"] = arrays["bond_j"].astype(np.int64)
+    scalars["seed"] = int(scalars["seed"])
+    return Specimen(**arrays, **{k: (float(v) if k != "seed" else v) for k, v in scalars.items()}, info=info)
+
+
+def check_matches(specimen: Specimen, config: dict[str, Any], source: str = "specimen file") -> None:
+    """Raise :class:`ConfigError` if a loaded specimen's geometry differs from the config's."""
+    s = config["specimen"]
+    for key in ("diameter", "length", "d_min", "d_max"):
+        if not np.isclose(getattr(specimen, key), s[key], rtol=1e-9, atol=0.0):
+            raise ConfigError(
+                f"{source} has {key}={getattr(specimen, key)} but the config says specimen.{key}={s[key]}; "
+                "make them equal or build a new specimen"
+            )
+    if not np.isclose(specimen.fault_angle_deg, config["fault"]["angle_deg"]):
+        raise ConfigError(
+            f"{source} was cut at {specimen.fault_angle_deg} deg but the config says fault.angle_deg="
+            f"{config['fault']['angle_deg']}; make them equal or build a new specimen"
+        )
