@@ -1,0 +1,24 @@
+"""Visualisation: matplotlib figures (:mod:`labquake.viz.grain_figures`) and pyvista 3D
+scenes of snapshots (:mod:`labquake.viz.scene`).
+
+Nothing heavy is imported here: ``import labquake.viz`` stays fast, and pyvista/VTK load
+only when a scene is built.
+
+Headless rendering: :func:`labquake.viz.scene.configure_offscreen` (called by the scene
+code) makes VTK render off-screen without an X server. The PyPI ``vtk`` wheel (>= 9.4)
+falls back from X to EGL and then OSMesa at run time; on a machine without a display it
+needs the system's Mesa EGL libraries (Debian: ``libegl1``, ``libegl-mesa0`` and
+``libgl1-mesa-dri``) or OSMesa (``libosmesa6``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["scene", "grain_figures"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        import importlib
+
+        return importlib.import_module(f"labquake.viz.{name}")
+    raise AttributeError(f"module 'labquake.viz' has no attribute {name!r}")
