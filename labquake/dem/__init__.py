@@ -1,0 +1,129 @@
+"""labquake.dem: a numba soft-sphere DEM engine for bonded rock with a smooth-joint fault.
+
+The public API is the contract of ``docs/dem-api.md``; additions are listed at the end.
+
+Particles and neighbours
+------------------------
+Structure-of-arrays state (float64 position, velocity, angular velocity, force, torque,
+radius, mass, inertia; int8 fixed/driven flag and block ``side``; int64 original id).
+A cell list builds a Verlet *half* list (i < j) with a skin; it is rebuilt when the
+largest displacement since the last build exceeds skin/2. Every ``sort_every``-th rebuild
+re-sorts the particles in cell order; all per-particle arrays are permuted together and
+``oid``/``idx_of`` keep user ids stable (every id the API returns or accepts is a user id,
+the index of the particle in the ``positions`` given to :class:`Engine`).
+Pair history (tangential spring, rolling spring, smooth-joint forces, bond flags and
+bond slot) lives in slots aligned with the pair list and is carried over rebuilds by
+(i, j) matching; bonds survive any rebuild or re-sort. An intact bond whose pair drifted
+out of the neighbour range (stretched by more than the skin) is broken in tension.
+
+Contact laws (SI)
+-----------------
+1. Linear frictional contact (:class:`LinearContact`, LAMMPS ``gran/hooke/history``
+   type): Fn = kn·overlap − 2ζ√(m_eff·kn)·v_n; the tangential spring vector is rotated
+   into the current tangent plane keeping its length, incremented by v_t·dt, and capped
+   at μ·kn·overlap (the spring is rewritten so it stays consistent). Optional rolling
+   resistance (PFC ``rr`` linear: k_r = ks·R̄², |M_r| ≤ μ_r·R̄·Fn).
+2. Rock bond (:class:`RockBond`): parallel-bond mechanics with flat-joint-like failure.
+   Bond radius R = radius_multiplier·min(ri, rj), A = πR², I = πR⁴/4, J = 2I. Normal
+   force, shear force, bending and twisting moments grow incrementally from the relative
+   motion of the contact point and the relative rotation, with stiffness per area kn, ks.
+   The bond acts in parallel with the linear contact (which carries compression when the
+   spheres overlap). It breaks in tension when −Fn/A + |M_b|·R/I > σ_t, else in shear when
+   |Fs|/A + |M_t|·R/J > c + (Fn/A)·tanφ (Fn compression +). Afterwards the pair is a linear
+   frictional contact with ``residual_mu`` (and keeps the rolling resistance, if any).
+   New contacts formed later between particles of the same side use ``LinearContact``.
+3. Smooth joint (:class:`SmoothJoint`) for pairs with side[i] != side[j]: the contact
+   normal is the fixed joint-plane normal (oriented from side-0 to side-1 particles, the
+   block with the larger mean projection on the normal decides). Normal and shear force
+   grow from the relative contact-point displacement resolved in the joint frame
+   (stiffness per area × area). Bonded: breaks in tension when −Fn/A > σ_t, in shear when
+   |Fs|/A > c + (Fn/A)·tanφ. Unbonded (after a break, or contacts formed later across the
+   fault): no tension, |Fs| ≤ residual_mu·Fn; the contact exists while the spheres overlap.
+Every bond failure emits one crack record (step after which it broke, contact point,
+normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids, a < b).
+
+Walls
+-----
+* :class:`Platens`: two rigid frictionless planes normal to z (linear springs of stiffness
+  kn against the particles). The bottom one is fixed, the top one is driven: constant
+  velocity (shortening positive), directly or through a loading-frame spring
+  (``frame_stiffness``): the drive point moves at the velocity and the massless platen sits
+  where the spring force balances the particle forces (one Newton step per time step);
+  or servo-controlled to a target axial stress (PFC servo law with bounded gain).
+* :class:`ConfiningCylinder`: the **default is mode="pressure"**, a membrane-like boundary:
+  each step the outermost particle of every (θ, z) surface cell (cells about one particle
+  diameter wide) gets the inward radial force σ_c × cell area. A rigid cylinder would
+  pin the rim of a saw-cut sample and hinder the lateral offset of the two blocks when
+  the 30° fault slips; the pressure boundary follows the sample shape, as the jacket of a
+  triaxial cell does. The confining stress then equals the target by construction
+  (reported from the applied boundary forces). ``mode="wall"`` gives a rigid frictionless
+  cylinder whose radius is servo-controlled (PFC servo, gain ≤ 0.5) to the target stress.
+* Stresses come from boundary forces: axial = mean platen force / (π R²) with R the
+  lateral-boundary radius (mean outer radius of the boundary particles in pressure mode).
+
+Integration
+-----------
+Velocity Verlet for translation and rotation (spheres: isotropic inertia 0.4·m·r²).
+dt = dt_safety × critical step, with the critical step the smallest of √(m/k) and
+√(I/k_rot) over particles, k including contact, wall, bond and joint stiffnesses (bond
+stiffness × bond area). A given dt above the critical step raises ParameterError. Options:
+PFC local damping α (force −α|F|sign(v) per component), normal viscous contact damping
+(``damping_ratio``), density scaling (mass × ``density_scale``, recorded in
+:meth:`Engine.metadata`). ``run(n)`` loops inside numba, walls and servos included.
+
+Determinism and threads
+-----------------------
+With n_threads = 1 the pair forces are scattered to particles in pair-slot order. With
+n_threads > 1 each pair's forces are computed in parallel into per-pair arrays and then
+reduced per particle in exactly the same order (pairs where the particle is j, then where
+it is i, each in slot order), so both give bit-identical results (no fastmath). Crack events
+are collected per slot and emitted in slot order. Checkpoints (:meth:`Engine.state_dict`,
+:meth:`Engine.from_state_dict`) hold every array, so a restart continues bit-identically.
+
+Additions to the API contract
+-----------------------------
+* ``Engine(..., skin=None, sort_every=10, fixed=None, velocities=None,
+  angular_velocities=None)``; ``SmoothJoint(..., radius_multiplier=1.0)``;
+  ``Platens(..., servo_gain=0.5, max_velocity=None)``;
+  ``ConfiningCylinder(..., mode="pressure"|"wall", center=(0, 0), max_velocity=None)``.
+* ``eng.time``, ``eng.masses``, ``eng.forces``, ``eng.side``, ``eng.n_pairs``,
+  ``eng.n_bonds``, ``eng.n_intact_bonds``, ``eng.n_threads`` (settable).
+* ``eng.set_external_forces(F)``, ``eng.set_velocities(ids, v, w)``,
+  ``eng.set_fixed(ids, flag)`` (driven particles move with their velocity, ignore forces).
+* ``eng.elastic_energy()``, ``eng.momentum()``.
+* ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
+  ``n_platen_contacts_top``, ``n_lateral_contacts``.
+* ``install_bonds`` returns the number of bonds installed.
+"""
+
+from .engine import Engine
+from .params import (
+    CONTACT_LINEAR,
+    CONTACT_ROCK_BOND,
+    CONTACT_SMOOTH_JOINT,
+    KIND_FAULT,
+    KIND_ROCK,
+    MODE_SHEAR,
+    MODE_TENSION,
+    ConfiningCylinder,
+    LinearContact,
+    Platens,
+    RockBond,
+    SmoothJoint,
+)
+
+__all__ = [
+    "Engine",
+    "LinearContact",
+    "RockBond",
+    "SmoothJoint",
+    "Platens",
+    "ConfiningCylinder",
+    "CONTACT_LINEAR",
+    "CONTACT_ROCK_BOND",
+    "CONTACT_SMOOTH_JOINT",
+    "MODE_TENSION",
+    "MODE_SHEAR",
+    "KIND_ROCK",
+    "KIND_FAULT",
+]

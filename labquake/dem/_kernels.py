@@ -1,0 +1,1126 @@
+"""Numba kernels of the DEM engine. Only :mod:`labquake.dem.engine` calls these.
+
+Conventions
+-----------
+* Pairs (i, j) of the half list have i < j (current, spatially sorted indices) and are
+  grouped by i, sorted by j inside a group (CSR with ``istart``).
+* ``n`` is the unit vector from i to j. Per-pair history vectors are expressed "for j
+  relative to i" (shear spring displacement of j, shear force on j, moment on j); they flip
+  sign when a re-sort reverses the order of a pair.
+* ``hist[s, 0:3]``: linear contact shear spring (displacement) or, for a smooth joint, its
+  shear force on j; ``hist[s, 3]``: smooth-joint normal force (compression +).
+* No fastmath: the same arithmetic compiled in the serial and the parallel path must give
+  bit-identical results.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# ---- parameter vector layout (prm, float64)
+P_DT = 0
+P_KN = 1
+P_KS = 2
+P_MU = 3
+P_ZETA = 4
+P_RMU = 5
+P_BKN = 6
+P_BKS = 7
+P_BMU = 8
+P_JKN = 9
+P_JKS = 10
+P_JMU = 11
+P_JNX = 12
+P_JNY = 13
+P_JNZ = 14
+P_JSGN = 15
+P_JAREA = 16
+P_JRM = 17
+P_HASJ = 18
+P_ALPHA = 19
+P_SKIN = 20
+P_BRM = 21
+NPRM = 24
+
+# ---- wall state layout (wal, float64)
+W_HASP = 0
+W_ZB = 1
+W_ZT = 2
+W_ZT0 = 3
+W_ZD = 4
+W_PKN = 5
+W_PMODE = 6  # 1 servo, 2 velocity
+W_PVEL = 7
+W_PTGT = 8
+W_KF = 9
+W_PGAIN = 10
+W_PVMAX = 11
+W_FTOP = 12
+W_FBOT = 13
+W_NTOP = 14
+W_NBOT = 15
+W_CMODE = 16  # 0 none, 1 pressure, 2 wall
+W_CR = 17
+W_CKN = 18
+W_CTGT = 19
+W_CGAIN = 20
+W_CVMAX = 21
+W_CF = 22
+W_CN = 23
+W_CAREA = 24
+W_CSIG = 25
+W_CX = 26
+W_CY = 27
+W_NTH = 28
+W_NZ = 29
+W_CREFF = 30
+NWAL = 32
+
+# ---- counters (cnt, int64)
+C_STEP = 0
+C_NREB = 1
+C_NCRK = 2
+C_NEEDREB = 3
+C_SORTEV = 4
+C_NTHR = 5
+C_NBOND = 6
+C_NSORT = 7
+C_HASEXT = 8
+NCNT = 10
+
+# ---- pair state flags (pst, int8)
+F_BONDED = 1
+F_BROKEN = 2
+F_TOUCH = 4
+
+CHUNK = 512  # slots per event-flag chunk
+
+
+@njit(cache=True)
+def _rot_keep(x, y, z, nx, ny, nz):
+    """Project (x,y,z) onto the plane normal to n and restore its length."""
+    old2 = x * x + y * y + z * z
+    if old2 == 0.0:
+        return 0.0, 0.0, 0.0
+    d = x * nx + y * ny + z * nz
+    x -= d * nx
+    y -= d * ny
+    z -= d * nz
+    new2 = x * x + y * y + z * z
+    if new2 > 0.0:
+        f = math.sqrt(old2 / new2)
+        return x * f, y * f, z * f
+    return 0.0, 0.0, 0.0
+
+
+@njit(cache=True)
+def _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm):
+    """Force on i and torques on i and j of pair slot s; updates the pair's history.
+
+    Returns (fix, fiy, fiz, tix, tiy, tiz, tjx, tjy, tjz, event) with event 0 none,
+    1 tension break, 2 shear break.
+    """
+    dx = pos[j, 0] - pos[i, 0]
+    dy = pos[j, 1] - pos[i, 1]
+    dz = pos[j, 2] - pos[i, 2]
+    ri = rad[i]
+    rj = rad[j]
+    rsum = ri + rj
+    d2 = dx * dx + dy * dy + dz * dz
+    st = pst[s]
+    bonded = (st & F_BONDED) != 0
+    if (not bonded) and d2 >= rsum * rsum:
+        if st & F_TOUCH:
+            hist[s, 0] = 0.0
+            hist[s, 1] = 0.0
+            hist[s, 2] = 0.0
+            hist[s, 3] = 0.0
+            roll[s, 0] = 0.0
+            roll[s, 1] = 0.0
+            roll[s, 2] = 0.0
+            pst[s] = st & ~F_TOUCH
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+    dt = prm[P_DT]
+    dist = math.sqrt(d2)
+    inv = 1.0 / dist
+    nx = dx * inv
+    ny = dy * inv
+    nz = dz * inv
+    ov = rsum - dist
+    ai = ri - 0.5 * ov
+    aj = rj - 0.5 * ov
+    # relative velocity of j's contact point w.r.t. i's
+    wx = aj * omg[j, 0] + ai * omg[i, 0]
+    wy = aj * omg[j, 1] + ai * omg[i, 1]
+    wz = aj * omg[j, 2] + ai * omg[i, 2]
+    vx = vel[j, 0] - vel[i, 0] - (wy * nz - wz * ny)
+    vy = vel[j, 1] - vel[i, 1] - (wz * nx - wx * nz)
+    vz = vel[j, 2] - vel[i, 2] - (wx * ny - wy * nx)
+    fjx = 0.0
+    fjy = 0.0
+    fjz = 0.0
+    mjx = 0.0
+    mjy = 0.0
+    mjz = 0.0
+    ev = 0
+    newst = st
+    if prm[P_HASJ] != 0.0 and side[i] != side[j]:
+        # ---------------- smooth joint
+        sg = prm[P_JSGN] if side[i] == 0 else -prm[P_JSGN]
+        jx = sg * prm[P_JNX]
+        jy = sg * prm[P_JNY]
+        jz = sg * prm[P_JNZ]
+        b = pbd[s]
+        if bonded:
+            area = bprop[b, 0]
+        elif prm[P_JAREA] > 0.0:
+            area = prm[P_JAREA]
+        else:
+            rr = prm[P_JRM] * min(ri, rj)
+            area = math.pi * rr * rr
+        if (not bonded) and ov <= 0.0:
+            return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+        vn = vx * jx + vy * jy + vz * jz
+        fn = hist[s, 3] - prm[P_JKN] * area * vn * dt
+        kst = prm[P_JKS] * area * dt
+        fsx = hist[s, 0] - kst * (vx - vn * jx)
+        fsy = hist[s, 1] - kst * (vy - vn * jy)
+        fsz = hist[s, 2] - kst * (vz - vn * jz)
+        if bonded:
+            fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
+            if -fn / area > bprop[b, 2]:
+                ev = 1
+            elif fs / area > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                ev = 2
+            if ev != 0:
+                bonded = False
+                newst = (newst & ~F_BONDED) | F_BROKEN
+                bst[b] = 2
+                if ev == 1:
+                    fn = 0.0
+        if not bonded:
+            if fn <= 0.0 or ov <= 0.0:
+                fn = 0.0
+                fsx = 0.0
+                fsy = 0.0
+                fsz = 0.0
+            else:
+                fs2 = fsx * fsx + fsy * fsy + fsz * fsz
+                cap = prm[P_JMU] * fn
+                if fs2 > cap * cap:
+                    f = cap / math.sqrt(fs2)
+                    fsx *= f
+                    fsy *= f
+                    fsz *= f
+        hist[s, 0] = fsx
+        hist[s, 1] = fsy
+        hist[s, 2] = fsz
+        hist[s, 3] = fn
+        fjx = fn * jx + fsx
+        fjy = fn * jy + fsy
+        fjz = fn * jz + fsz
+        if bonded or fn != 0.0:
+            newst = newst | F_TOUCH
+        else:
+            newst = newst & ~F_TOUCH
+    else:
+        vn = vx * nx + vy * ny + vz * nz
+        tx = vx - vn * nx
+        ty = vy - vn * ny
+        tz = vz - vn * nz
+        if ov > 0.0:
+            # ------------- linear frictional contact
+            sx, sy, sz = _rot_keep(hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz)
+            sx += tx * dt
+            sy += ty * dt
+            sz += tz * dt
+            kn = prm[P_KN]
+            ks = prm[P_KS]
+            fel = kn * ov
+            fn = fel
+            if prm[P_ZETA] > 0.0:
+                mi = mass[i]
+                mj = mass[j]
+                meff = mi * mj / (mi + mj)
+                fn -= 2.0 * prm[P_ZETA] * math.sqrt(meff * kn) * vn
+            ftx = -ks * sx
+            fty = -ks * sy
+            ftz = -ks * sz
+            mu = prm[P_BMU] if (st & F_BROKEN) else prm[P_MU]
+            ft2 = ftx * ftx + fty * fty + ftz * ftz
+            cap = mu * fel
+            if ft2 > cap * cap:
+                f = cap / math.sqrt(ft2)
+                ftx *= f
+                fty *= f
+                ftz *= f
+                if ks > 0.0:
+                    sx = -ftx / ks
+                    sy = -fty / ks
+                    sz = -ftz / ks
+            hist[s, 0] = sx
+            hist[s, 1] = sy
+            hist[s, 2] = sz
+            fjx = fn * nx + ftx
+            fjy = fn * ny + fty
+            fjz = fn * nz + ftz
+            if prm[P_RMU] > 0.0:
+                rbar = ri * rj / rsum
+                kr = ks * rbar * rbar
+                qx, qy, qz = _rot_keep(roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz)
+                thx = (omg[j, 0] - omg[i, 0]) * dt
+                thy = (omg[j, 1] - omg[i, 1]) * dt
+                thz = (omg[j, 2] - omg[i, 2]) * dt
+                thn = thx * nx + thy * ny + thz * nz
+                qx -= kr * (thx - thn * nx)
+                qy -= kr * (thy - thn * ny)
+                qz -= kr * (thz - thn * nz)
+                q2 = qx * qx + qy * qy + qz * qz
+                capr = prm[P_RMU] * rbar * fel
+                if q2 > capr * capr:
+                    f = capr / math.sqrt(q2)
+                    qx *= f
+                    qy *= f
+                    qz *= f
+                roll[s, 0] = qx
+                roll[s, 1] = qy
+                roll[s, 2] = qz
+                mjx += qx
+                mjy += qy
+                mjz += qz
+            newst = newst | F_TOUCH
+        elif st & F_TOUCH:
+            hist[s, 0] = 0.0
+            hist[s, 1] = 0.0
+            hist[s, 2] = 0.0
+            roll[s, 0] = 0.0
+            roll[s, 1] = 0.0
+            roll[s, 2] = 0.0
+            newst = newst & ~F_TOUCH
+        if bonded:
+            # ------------- rock bond (parallel-bond mechanics)
+            b = pbd[s]
+            area = bprop[b, 0]
+            rb = bprop[b, 1]
+            ib = 0.25 * math.pi * rb * rb * rb * rb
+            jb = 2.0 * ib
+            bkn = prm[P_BKN]
+            bks = prm[P_BKS]
+            fn = bfn[b] - bkn * area * vn * dt
+            fsx, fsy, fsz = _rot_keep(bfs[b, 0], bfs[b, 1], bfs[b, 2], nx, ny, nz)
+            kst = bks * area * dt
+            fsx -= kst * tx
+            fsy -= kst * ty
+            fsz -= kst * tz
+            mx = bmom[b, 0]
+            my = bmom[b, 1]
+            mz = bmom[b, 2]
+            mt = mx * nx + my * ny + mz * nz
+            mbx, mby, mbz = _rot_keep(mx - mt * nx, my - mt * ny, mz - mt * nz, nx, ny, nz)
+            thx = (omg[j, 0] - omg[i, 0]) * dt
+            thy = (omg[j, 1] - omg[i, 1]) * dt
+            thz = (omg[j, 2] - omg[i, 2]) * dt
+            thn = thx * nx + thy * ny + thz * nz
+            kb = bkn * ib
+            mbx -= kb * (thx - thn * nx)
+            mby -= kb * (thy - thn * ny)
+            mbz -= kb * (thz - thn * nz)
+            mt -= bks * jb * thn
+            mb = math.sqrt(mbx * mbx + mby * mby + mbz * mbz)
+            fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
+            sig = -fn / area + mb * rb / ib
+            tau = fs / area + abs(mt) * rb / jb
+            if sig > bprop[b, 2]:
+                ev = 1
+            elif tau > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                ev = 2
+            if ev != 0:
+                newst = (newst & ~F_BONDED) | F_BROKEN
+                bst[b] = 2
+                bfn[b] = 0.0
+                bfs[b, 0] = 0.0
+                bfs[b, 1] = 0.0
+                bfs[b, 2] = 0.0
+                bmom[b, 0] = 0.0
+                bmom[b, 1] = 0.0
+                bmom[b, 2] = 0.0
+            else:
+                bfn[b] = fn
+                bfs[b, 0] = fsx
+                bfs[b, 1] = fsy
+                bfs[b, 2] = fsz
+                mx = mbx + mt * nx
+                my = mby + mt * ny
+                mz = mbz + mt * nz
+                bmom[b, 0] = mx
+                bmom[b, 1] = my
+                bmom[b, 2] = mz
+                fjx += fn * nx + fsx
+                fjy += fn * ny + fsy
+                fjz += fn * nz + fsz
+                mjx += mx
+                mjy += my
+                mjz += mz
+    if newst != st:
+        pst[s] = newst
+    fix = -fjx
+    fiy = -fjy
+    fiz = -fjz
+    # n x F_i
+    cx = ny * fiz - nz * fiy
+    cy = nz * fix - nx * fiz
+    cz = nx * fiy - ny * fix
+    return (fix, fiy, fiz,
+            ai * cx - mjx, ai * cy - mjy, ai * cz - mjz,
+            aj * cx + mjx, aj * cy + mjy, aj * cz + mjz, ev)
+
+
+@njit(cache=True)
+def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, prm, crf, cri, cnt):
+    i = pi[s]
+    j = pj[s]
+    dx = pos[j, 0] - pos[i, 0]
+    dy = pos[j, 1] - pos[i, 1]
+    dz = pos[j, 2] - pos[i, 2]
+    dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+    nx = dx / dist
+    ny = dy / dist
+    nz = dz / dist
+    ov = rad[i] + rad[j] - dist
+    ai = rad[i] - 0.5 * ov
+    b = pbd[s]
+    k = cnt[C_NCRK]
+    if k >= crf.shape[0]:
+        return
+    kind = int(bprop[b, 5])
+    if kind == 1:
+        nx = prm[P_JNX]
+        ny = prm[P_JNY]
+        nz = prm[P_JNZ]
+        cxp = pos[i, 0] + ai * dx / dist
+        cyp = pos[i, 1] + ai * dy / dist
+        czp = pos[i, 2] + ai * dz / dist
+    else:
+        cxp = pos[i, 0] + ai * nx
+        cyp = pos[i, 1] + ai * ny
+        czp = pos[i, 2] + ai * nz
+    crf[k, 0] = cxp
+    crf[k, 1] = cyp
+    crf[k, 2] = czp
+    crf[k, 3] = nx
+    crf[k, 4] = ny
+    crf[k, 5] = nz
+    crf[k, 6] = bprop[b, 1]
+    cri[k, 0] = cnt[C_STEP] + 1
+    cri[k, 1] = kind
+    cri[k, 2] = ev - 1
+    a = oid[i]
+    c = oid[j]
+    cri[k, 3] = min(a, c)
+    cri[k, 4] = max(a, c)
+    cnt[C_NCRK] = k + 1
+
+
+# --------------------------------------------------------------------------- neighbour list
+
+
+@njit(cache=True)
+def _cell_grid(pos, rad, skin):
+    n = pos.shape[0]
+    lo = np.empty(3)
+    hi = np.empty(3)
+    for d in range(3):
+        lo[d] = pos[0, d]
+        hi[d] = pos[0, d]
+    for p in range(n):
+        for d in range(3):
+            v = pos[p, d]
+            if v < lo[d]:
+                lo[d] = v
+            if v > hi[d]:
+                hi[d] = v
+    rmax = 0.0
+    for p in range(n):
+        if rad[p] > rmax:
+            rmax = rad[p]
+    cs = 2.0 * rmax + skin
+    nc = np.empty(3, dtype=np.int64)
+    while True:
+        tot = 1
+        for d in range(3):
+            nc[d] = int((hi[d] - lo[d]) / cs) + 1
+            tot *= nc[d]
+        if tot <= 4 * n + 64:
+            break
+        cs *= 1.5
+    cid = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        cx = min(int((pos[p, 0] - lo[0]) / cs), nc[0] - 1)
+        cy = min(int((pos[p, 1] - lo[1]) / cs), nc[1] - 1)
+        cz = min(int((pos[p, 2] - lo[2]) / cs), nc[2] - 1)
+        cid[p] = (cz * nc[1] + cy) * nc[0] + cx
+    return cid, nc
+
+
+@njit(cache=True)
+def _build_pairs(pos, rad, skin, cid, nc):
+    n = pos.shape[0]
+    ncell = nc[0] * nc[1] * nc[2]
+    head = np.zeros(ncell + 1, dtype=np.int64)
+    for p in range(n):
+        head[cid[p] + 1] += 1
+    for c in range(ncell):
+        head[c + 1] += head[c]
+    fill = head[:-1].copy()
+    members = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        c = cid[p]
+        members[fill[c]] = p
+        fill[c] += 1
+    cap = 8 * n + 16
+    pi = np.empty(cap, dtype=np.int32)
+    pj = np.empty(cap, dtype=np.int32)
+    istart = np.zeros(n + 1, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        c = cid[i]
+        cx = c % nc[0]
+        cy = (c // nc[0]) % nc[1]
+        cz = c // (nc[0] * nc[1])
+        xi = pos[i, 0]
+        yi = pos[i, 1]
+        zi = pos[i, 2]
+        ri = rad[i] + skin
+        row0 = m
+        for ez in range(max(cz - 1, 0), min(cz + 2, nc[2])):
+            for ey in range(max(cy - 1, 0), min(cy + 2, nc[1])):
+                for ex in range(max(cx - 1, 0), min(cx + 2, nc[0])):
+                    cc = (ez * nc[1] + ey) * nc[0] + ex
+                    for q in range(head[cc], head[cc + 1]):
+                        j = members[q]
+                        if j <= i:
+                            continue
+                        ddx = pos[j, 0] - xi
+                        ddy = pos[j, 1] - yi
+                        ddz = pos[j, 2] - zi
+                        cut = ri + rad[j]
+                        if ddx * ddx + ddy * ddy + ddz * ddz < cut * cut:
+                            if m >= cap:
+                                cap2 = cap * 2
+                                a = np.empty(cap2, dtype=np.int32)
+                                b = np.empty(cap2, dtype=np.int32)
+                                a[:m] = pi[:m]
+                                b[:m] = pj[:m]
+                                pi = a
+                                pj = b
+                                cap = cap2
+                            pi[m] = i
+                            pj[m] = j
+                            m += 1
+        # insertion sort of the row by j
+        for a in range(row0 + 1, m):
+            v = pj[a]
+            b = a - 1
+            while b >= row0 and pj[b] > v:
+                pj[b + 1] = pj[b]
+                b -= 1
+            pj[b + 1] = v
+        istart[i + 1] = m
+    return pi[:m].copy(), pj[:m].copy(), istart
+
+
+@njit(cache=True)
+def _jcsr(pj, n):
+    m = pj.shape[0]
+    jstart = np.zeros(n + 1, dtype=np.int64)
+    for s in range(m):
+        jstart[pj[s] + 1] += 1
+    for p in range(n):
+        jstart[p + 1] += jstart[p]
+    fill = jstart[:-1].copy()
+    jslots = np.empty(m, dtype=np.int64)
+    for s in range(m):
+        q = pj[s]
+        jslots[fill[q]] = s
+        fill[q] += 1
+    return jstart, jslots
+
+
+@njit(cache=True)
+def _permute_rows(a, perm):
+    out = np.empty_like(a)
+    for k in range(perm.shape[0]):
+        out[k] = a[perm[k]]
+    a[:] = out
+
+
+@njit(cache=True)
+def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+             pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm, crf, cri, cnt, do_sort):
+    """Rebuild the half list (optionally re-sorting particles) and carry pair history over."""
+    n = pos.shape[0]
+    skin = prm[P_SKIN]
+    cid, nc = _cell_grid(pos, rad, skin)
+    inv = np.arange(n)
+    if do_sort:
+        perm = np.argsort(cid, kind="mergesort")
+        for k in range(n):
+            inv[perm[k]] = k
+        _permute_rows(pos, perm)
+        _permute_rows(vel, perm)
+        _permute_rows(omg, perm)
+        _permute_rows(frc, perm)
+        _permute_rows(trq, perm)
+        _permute_rows(rad, perm)
+        _permute_rows(mass, perm)
+        _permute_rows(minv, perm)
+        _permute_rows(iinv, perm)
+        _permute_rows(fixed, perm)
+        _permute_rows(side, perm)
+        _permute_rows(oid, perm)
+        _permute_rows(ext, perm)
+        _permute_rows(cid, perm)
+        for k in range(n):
+            idx_of[oid[k]] = k
+        cnt[C_NSORT] += 1
+    npi, npj, istart = _build_pairs(pos, rad, skin, cid, nc)
+    m_new = npi.shape[0]
+    m_old = pi.shape[0]
+    # old pairs in new indexing, oriented a < b, grouped by a (CSR)
+    oa = np.empty(m_old, dtype=np.int64)
+    ob = np.empty(m_old, dtype=np.int64)
+    flip = np.zeros(m_old, dtype=np.bool_)
+    ocount = np.zeros(n + 1, dtype=np.int64)
+    for s in range(m_old):
+        a = inv[pi[s]]
+        b = inv[pj[s]]
+        if a > b:
+            a, b = b, a
+            flip[s] = True
+        oa[s] = a
+        ob[s] = b
+        ocount[a + 1] += 1
+    for p in range(n):
+        ocount[p + 1] += ocount[p]
+    ofill = ocount[:-1].copy()
+    oslot = np.empty(m_old, dtype=np.int64)
+    for s in range(m_old):
+        oslot[ofill[oa[s]]] = s
+        ofill[oa[s]] += 1
+    matched = np.zeros(m_old, dtype=np.bool_)
+    nhist = np.zeros((m_new, 4))
+    nroll = np.zeros((m_new, 3))
+    npst = np.zeros(m_new, dtype=np.int8)
+    npbd = np.full(m_new, -1, dtype=np.int32)
+    for s in range(m_new):
+        a = npi[s]
+        b = npj[s]
+        for q in range(ocount[a], ocount[a + 1]):
+            so = oslot[q]
+            if ob[so] == b:
+                matched[so] = True
+                sg = -1.0 if flip[so] else 1.0
+                nhist[s, 0] = sg * hist[so, 0]
+                nhist[s, 1] = sg * hist[so, 1]
+                nhist[s, 2] = sg * hist[so, 2]
+                nhist[s, 3] = hist[so, 3]
+                nroll[s, 0] = sg * roll[so, 0]
+                nroll[s, 1] = sg * roll[so, 1]
+                nroll[s, 2] = sg * roll[so, 2]
+                npst[s] = pst[so]
+                bb = pbd[so]
+                npbd[s] = bb
+                if bb >= 0 and flip[so]:
+                    for d in range(3):
+                        bfs[bb, d] = -bfs[bb, d]
+                        bmom[bb, d] = -bmom[bb, d]
+                break
+    # intact bonds whose pair left the list: break them in tension (stretched beyond skin)
+    for so in range(m_old):
+        if (not matched[so]) and (pst[so] & F_BONDED):
+            bb = pbd[so]
+            bst[bb] = 2
+            k = cnt[C_NCRK]
+            if k < crf.shape[0]:
+                a = oa[so]
+                b = ob[so]
+                dx = pos[b, 0] - pos[a, 0]
+                dy = pos[b, 1] - pos[a, 1]
+                dz = pos[b, 2] - pos[a, 2]
+                dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+                f = rad[a] / (rad[a] + rad[b])
+                crf[k, 0] = pos[a, 0] + f * dx
+                crf[k, 1] = pos[a, 1] + f * dy
+                crf[k, 2] = pos[a, 2] + f * dz
+                if int(bprop[bb, 5]) == 1:
+                    crf[k, 3] = prm[P_JNX]
+                    crf[k, 4] = prm[P_JNY]
+                    crf[k, 5] = prm[P_JNZ]
+                else:
+                    crf[k, 3] = dx / dist
+                    crf[k, 4] = dy / dist
+                    crf[k, 5] = dz / dist
+                crf[k, 6] = bprop[bb, 1]
+                cri[k, 0] = cnt[C_STEP] + 1
+                cri[k, 1] = int(bprop[bb, 5])
+                cri[k, 2] = 0
+                cri[k, 3] = min(oid[a], oid[b])
+                cri[k, 4] = max(oid[a], oid[b])
+                cnt[C_NCRK] = k + 1
+    for p in range(n):
+        for d in range(3):
+            x0[p, d] = pos[p, d]
+    cnt[C_NREB] += 1
+    cnt[C_NEEDREB] = 0
+    jstart, jslots = _jcsr(npj, n)
+    return npi, npj, istart, jstart, jslots, nhist, nroll, npst, npbd
+
+
+# --------------------------------------------------------------------------- walls
+
+
+@njit(cache=True)
+def _walls(pos, rad, frc, fixed, wal, binr, bini):
+    n = pos.shape[0]
+    if wal[W_HASP] != 0.0:
+        zb = wal[W_ZB]
+        zt = wal[W_ZT]
+        kn = wal[W_PKN]
+        ftop = 0.0
+        fbot = 0.0
+        ntop = 0
+        nbot = 0
+        for p in range(n):
+            z = pos[p, 2]
+            r = rad[p]
+            o = r - (z - zb)
+            if o > 0.0:
+                f = kn * o
+                frc[p, 2] += f
+                fbot += f
+                nbot += 1
+            o = r - (zt - z)
+            if o > 0.0:
+                f = kn * o
+                frc[p, 2] -= f
+                ftop += f
+                ntop += 1
+        wal[W_FTOP] = ftop
+        wal[W_FBOT] = fbot
+        wal[W_NTOP] = ntop
+        wal[W_NBOT] = nbot
+    cm = wal[W_CMODE]
+    if cm == 0.0:
+        return
+    cx0 = wal[W_CX]
+    cy0 = wal[W_CY]
+    zb = wal[W_ZB]
+    h = wal[W_ZT] - zb
+    if cm == 2.0:
+        R = wal[W_CR]
+        kn = wal[W_CKN]
+        ftot = 0.0
+        nc = 0
+        for p in range(n):
+            x = pos[p, 0] - cx0
+            y = pos[p, 1] - cy0
+            rho = math.sqrt(x * x + y * y)
+            o = rho + rad[p] - R
+            if o > 0.0 and rho > 0.0:
+                f = kn * o
+                frc[p, 0] -= f * x / rho
+                frc[p, 1] -= f * y / rho
+                ftot += f
+                nc += 1
+        wal[W_CF] = ftot
+        wal[W_CN] = nc
+        area = 2.0 * math.pi * R * h
+        wal[W_CAREA] = area
+        wal[W_CSIG] = ftot / area
+        wal[W_CREFF] = R
+        return
+    # membrane-like pressure on the outermost particle of each (theta, z) cell
+    nth = int(wal[W_NTH])
+    nzb = int(wal[W_NZ])
+    nb = nth * nzb
+    for k in range(nb):
+        binr[k] = -1.0
+        bini[k] = -1
+    dth = 2.0 * math.pi / nth
+    dzb = h / nzb
+    for p in range(n):
+        if fixed[p]:
+            continue
+        x = pos[p, 0] - cx0
+        y = pos[p, 1] - cy0
+        rho = math.sqrt(x * x + y * y)
+        th = math.atan2(y, x) + math.pi
+        it = int(th / dth)
+        if it >= nth:
+            it = nth - 1
+        iz = int((pos[p, 2] - zb) / dzb)
+        if iz < 0:
+            iz = 0
+        elif iz >= nzb:
+            iz = nzb - 1
+        k = iz * nth + it
+        ro = rho + rad[p]
+        if ro > binr[k]:
+            binr[k] = ro
+            bini[k] = p
+    p_t = wal[W_CTGT]
+    ftot = 0.0
+    atot = 0.0
+    rsum = 0.0
+    nc = 0
+    for k in range(nb):
+        p = bini[k]
+        if p < 0:
+            continue
+        x = pos[p, 0] - cx0
+        y = pos[p, 1] - cy0
+        rho = math.sqrt(x * x + y * y)
+        a = binr[k] * dth * dzb
+        f = p_t * a
+        if rho > 0.0:
+            frc[p, 0] -= f * x / rho
+            frc[p, 1] -= f * y / rho
+        ftot += f
+        atot += a
+        rsum += binr[k]
+        nc += 1
+    wal[W_CF] = ftot
+    wal[W_CN] = nc
+    wal[W_CAREA] = atot
+    wal[W_CSIG] = ftot / atot if atot > 0.0 else 0.0
+    wal[W_CREFF] = rsum / nc if nc > 0 else wal[W_CR]
+
+
+@njit(cache=True)
+def _move_walls(wal, dt):
+    """Advance the top platen and the servo cylinder using the previous step's forces."""
+    if wal[W_HASP] != 0.0:
+        kn = wal[W_PKN]
+        ntop = max(wal[W_NTOP], 1.0)
+        if wal[W_PMODE] == 1.0:
+            r = wal[W_CREFF] if wal[W_CMODE] != 0.0 else wal[W_CR]
+            area = math.pi * r * r
+            sig = wal[W_FTOP] / area
+            g = wal[W_PGAIN] * area / (kn * ntop * dt)
+            v = g * (wal[W_PTGT] - sig)
+            vmax = wal[W_PVMAX]
+            if v > vmax:
+                v = vmax
+            elif v < -vmax:
+                v = -vmax
+            wal[W_ZT] -= v * dt
+            wal[W_ZD] = wal[W_ZT]
+        else:
+            kf = wal[W_KF]
+            if kf > 0.0:
+                wal[W_ZD] -= wal[W_PVEL] * dt
+                zt = wal[W_ZT]
+                resid = wal[W_FTOP] - kf * (zt - wal[W_ZD])
+                wal[W_ZT] = zt + resid / (kn * wal[W_NTOP] + kf)
+            else:
+                wal[W_ZT] -= wal[W_PVEL] * dt
+                wal[W_ZD] = wal[W_ZT]
+    if wal[W_CMODE] == 2.0:
+        kn = wal[W_CKN]
+        nc = max(wal[W_CN], 1.0)
+        area = max(wal[W_CAREA], 1e-300)
+        g = wal[W_CGAIN] * area / (kn * nc * dt)
+        v = g * (wal[W_CSIG] - wal[W_CTGT])
+        vmax = wal[W_CVMAX]
+        if v > vmax:
+            v = vmax
+        elif v < -vmax:
+            v = -vmax
+        wal[W_CR] += v * dt
+
+
+# --------------------------------------------------------------------------- forces + step loop
+
+
+@njit(cache=True, parallel=True)
+def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                          bfn, bfs, bmom, bprop, bst, prm, pf, pti, ptj, evs, chf):
+    m = pi.shape[0]
+    nch = (m + CHUNK - 1) // CHUNK
+    for c in prange(nch):
+        s0 = c * CHUNK
+        s1 = min(s0 + CHUNK, m)
+        flag = 0
+        for s in range(s0, s1):
+            r = _pair(s, pi[s], pj[s], pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                      bfn, bfs, bmom, bprop, bst, prm)
+            pf[s, 0] = r[0]
+            pf[s, 1] = r[1]
+            pf[s, 2] = r[2]
+            pti[s, 0] = r[3]
+            pti[s, 1] = r[4]
+            pti[s, 2] = r[5]
+            ptj[s, 0] = r[6]
+            ptj[s, 1] = r[7]
+            ptj[s, 2] = r[8]
+            if r[9] != 0:
+                evs[s] = r[9]
+                flag = 1
+        chf[c] = flag
+
+
+@njit(cache=True, parallel=True)
+def _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq):
+    n = frc.shape[0]
+    for p in prange(n):
+        fx = 0.0
+        fy = 0.0
+        fz = 0.0
+        tx = 0.0
+        ty = 0.0
+        tz = 0.0
+        for q in range(jstart[p], jstart[p + 1]):
+            s = jslots[q]
+            fx -= pf[s, 0]
+            fy -= pf[s, 1]
+            fz -= pf[s, 2]
+            tx += ptj[s, 0]
+            ty += ptj[s, 1]
+            tz += ptj[s, 2]
+        for s in range(istart[p], istart[p + 1]):
+            fx += pf[s, 0]
+            fy += pf[s, 1]
+            fz += pf[s, 2]
+            tx += pti[s, 0]
+            ty += pti[s, 1]
+            tz += pti[s, 2]
+        frc[p, 0] = fx
+        frc[p, 1] = fy
+        frc[p, 2] = fz
+        trq[p, 0] = tx
+        trq[p, 1] = ty
+        trq[p, 2] = tz
+
+
+@njit(cache=True)
+def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                        bfn, bfs, bmom, bprop, bst, prm, frc, trq, evs, chf):
+    m = pi.shape[0]
+    n = frc.shape[0]
+    for p in range(n):
+        frc[p, 0] = 0.0
+        frc[p, 1] = 0.0
+        frc[p, 2] = 0.0
+        trq[p, 0] = 0.0
+        trq[p, 1] = 0.0
+        trq[p, 2] = 0.0
+    for s in range(m):
+        i = pi[s]
+        j = pj[s]
+        r = _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                  bfn, bfs, bmom, bprop, bst, prm)
+        frc[i, 0] += r[0]
+        frc[i, 1] += r[1]
+        frc[i, 2] += r[2]
+        frc[j, 0] -= r[0]
+        frc[j, 1] -= r[1]
+        frc[j, 2] -= r[2]
+        trq[i, 0] += r[3]
+        trq[i, 1] += r[4]
+        trq[i, 2] += r[5]
+        trq[j, 0] += r[6]
+        trq[j, 1] += r[7]
+        trq[j, 2] += r[8]
+        if r[9] != 0:
+            evs[s] = r[9]
+            chf[s // CHUNK] = 1
+
+
+@njit(cache=True)
+def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+         pi, pj, istart, jstart, jslots, hist, roll, pst, pbd,
+         bfn, bfs, bmom, bprop, bst, prm, wal, cnt, crf, cri):
+    n = pos.shape[0]
+    dt = prm[P_DT]
+    hdt = 0.5 * dt
+    alpha = prm[P_ALPHA]
+    half_skin2 = (0.5 * prm[P_SKIN]) ** 2
+    nthr = cnt[C_NTHR]
+    m = pi.shape[0]
+    pf = np.empty((m, 3))
+    pti = np.empty((m, 3))
+    ptj = np.empty((m, 3))
+    evs = np.zeros(m, dtype=np.int8)
+    chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
+    nb = int(wal[W_NTH] * wal[W_NZ])
+    binr = np.empty(max(nb, 1))
+    bini = np.empty(max(nb, 1), dtype=np.int64)
+    for _ in range(n_steps):
+        # -------- first half kick + drift
+        dmax2 = 0.0
+        for p in range(n):
+            if fixed[p] == 0:
+                mi = minv[p]
+                ii = iinv[p]
+                for d in range(3):
+                    vel[p, d] += hdt * frc[p, d] * mi
+                    omg[p, d] += hdt * trq[p, d] * ii
+            for d in range(3):
+                pos[p, d] += dt * vel[p, d]
+            ddx = pos[p, 0] - x0[p, 0]
+            ddy = pos[p, 1] - x0[p, 1]
+            ddz = pos[p, 2] - x0[p, 2]
+            dd = ddx * ddx + ddy * ddy + ddz * ddz
+            if dd > dmax2:
+                dmax2 = dd
+        _move_walls(wal, dt)
+        if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
+            do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
+            pi, pj, istart, jstart, jslots, hist, roll, pst, pbd = _rebuild(
+                pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+                pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm, crf, cri, cnt, do_sort)
+            m = pi.shape[0]
+            pf = np.empty((m, 3))
+            pti = np.empty((m, 3))
+            ptj = np.empty((m, 3))
+            evs = np.zeros(m, dtype=np.int8)
+            chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
+        # -------- forces
+        if nthr > 1:
+            _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                                  bfn, bfs, bmom, bprop, bst, prm, pf, pti, ptj, evs, chf)
+            _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)
+        else:
+            _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                                bfn, bfs, bmom, bprop, bst, prm, frc, trq, evs, chf)
+        for c in range(chf.shape[0]):
+            if chf[c] != 0:
+                chf[c] = 0
+                for s in range(c * CHUNK, min((c + 1) * CHUNK, m)):
+                    if evs[s] != 0:
+                        _emit_cracks(s, evs[s], pi, pj, pos, rad, side, oid, pbd, bprop, prm, crf, cri, cnt)
+                        evs[s] = 0
+        if cnt[C_HASEXT] != 0:
+            for p in range(n):
+                for d in range(3):
+                    frc[p, d] += ext[p, d]
+        _walls(pos, rad, frc, fixed, wal, binr, bini)
+        # -------- local damping + second half kick
+        for p in range(n):
+            if fixed[p] == 0:
+                mi = minv[p]
+                ii = iinv[p]
+                for d in range(3):
+                    f = frc[p, d]
+                    t = trq[p, d]
+                    if alpha > 0.0:
+                        v = vel[p, d]
+                        if v > 0.0:
+                            f -= alpha * abs(f)
+                        elif v < 0.0:
+                            f += alpha * abs(f)
+                        w = omg[p, d]
+                        if w > 0.0:
+                            t -= alpha * abs(t)
+                        elif w < 0.0:
+                            t += alpha * abs(t)
+                        frc[p, d] = f
+                        trq[p, d] = t
+                    vel[p, d] += hdt * f * mi
+                    omg[p, d] += hdt * t * ii
+        cnt[C_STEP] += 1
+    return pi, pj, istart, jstart, jslots, hist, roll, pst, pbd
+
+
+@njit(cache=True)
+def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop, prm):
+    """Current contacts: rows of (slot, kind, bonded, fn, fsx, fsy, fsz, nx, ny, nz, px, py, pz, area)."""
+    m = pi.shape[0]
+    out = np.empty((m, 14))
+    k = 0
+    for s in range(m):
+        i = pi[s]
+        j = pj[s]
+        dx = pos[j, 0] - pos[i, 0]
+        dy = pos[j, 1] - pos[i, 1]
+        dz = pos[j, 2] - pos[i, 2]
+        dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+        ov = rad[i] + rad[j] - dist
+        st = pst[s]
+        bonded = (st & F_BONDED) != 0
+        joint = prm[P_HASJ] != 0.0 and side[i] != side[j]
+        if ov <= 0.0 and not bonded:
+            continue
+        nx = dx / dist
+        ny = dy / dist
+        nz = dz / dist
+        ai = rad[i] - 0.5 * ov
+        b = pbd[s]
+        area = 0.0
+        if joint:
+            if (not bonded) and hist[s, 3] == 0.0 and hist[s, 0] == 0.0 and hist[s, 1] == 0.0 and hist[s, 2] == 0.0:
+                if ov <= 0.0:
+                    continue
+            sg = prm[P_JSGN] if side[i] == 0 else -prm[P_JSGN]
+            cnx = sg * prm[P_JNX]
+            cny = sg * prm[P_JNY]
+            cnz = sg * prm[P_JNZ]
+            fn = hist[s, 3]
+            fsx = -hist[s, 0]
+            fsy = -hist[s, 1]
+            fsz = -hist[s, 2]
+            kind = 2
+            if bonded:
+                area = bprop[b, 0]
+        else:
+            cnx = nx
+            cny = ny
+            cnz = nz
+            fn = 0.0
+            fsx = 0.0
+            fsy = 0.0
+            fsz = 0.0
+            if ov > 0.0:
+                fn = prm[P_KN] * ov
+                fsx = prm[P_KS] * hist[s, 0]
+                fsy = prm[P_KS] * hist[s, 1]
+                fsz = prm[P_KS] * hist[s, 2]
+            kind = 1 if b >= 0 else 0
+            if bonded:
+                fn += bfn[b]
+                fsx -= bfs[b, 0]
+                fsy -= bfs[b, 1]
+                fsz -= bfs[b, 2]
+                area = bprop[b, 0]
+        out[k, 0] = s
+        out[k, 1] = kind
+        out[k, 2] = 1.0 if bonded else 0.0
+        out[k, 3] = fn
+        out[k, 4] = fsx
+        out[k, 5] = fsy
+        out[k, 6] = fsz
+        out[k, 7] = cnx
+        out[k, 8] = cny
+        out[k, 9] = cnz
+        out[k, 10] = pos[i, 0] + ai * nx
+        out[k, 11] = pos[i, 1] + ai * ny
+        out[k, 12] = pos[i, 2] + ai * nz
+        out[k, 13] = area
+        k += 1
+    return out[:k].copy()
+
+
+@njit(cache=True)
+def _find_slots(istart, pj, lo, hi):
+    out = np.full(lo.shape[0], -1, dtype=np.int64)
+    for k in range(lo.shape[0]):
+        a = lo[k]
+        b = hi[k]
+        for s in range(istart[a], istart[a + 1]):
+            if pj[s] == b:
+                out[k] = s
+                break
+    return out

@@ -1,0 +1,805 @@
+"""The DEM engine: particle state, bonds, walls, run loop, checkpoints (see package docstring)."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from labquake.errors import ParameterError
+
+from . import _kernels as K
+from .params import (
+    KIND_FAULT,
+    KIND_ROCK,
+    ConfiningCylinder,
+    LinearContact,
+    Platens,
+    RockBond,
+    SmoothJoint,
+)
+
+_UNSET = object()
+
+# order matters only for readability; every array here goes into state_dict()
+_PARTICLE_ARRAYS = ("pos", "vel", "omg", "frc", "trq", "rad", "mass", "minv", "iinv", "fixed",
+                    "side", "oid", "idx_of", "ext", "x0")
+_PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "pst", "pbd")
+_BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids")
+_OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta")
+
+# meta vector layout
+_M_DENSITY = 0
+_M_DTSAFE = 1
+_M_CRIT = 2
+_M_DSCALE = 3
+_M_NTHREADS = 4
+_M_HASBOND = 5
+_M_BRES = 6
+_M_HASCYL = 7
+_M_CYLR0 = 8
+_M_HASJ = 9
+_M_SJAREA = 10
+_M_DTGIVEN = 11
+_NMETA = 12
+
+
+def _as_positions(positions) -> np.ndarray:
+    x = np.array(positions, dtype=np.float64, copy=True)
+    if x.ndim != 2 or x.shape[1] != 3 or x.shape[0] < 1:
+        raise ParameterError(f"positions must be an (N, 3) array with N >= 1, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.argwhere(~np.isfinite(x))[0, 0])
+        raise ParameterError(f"positions contain NaN or infinite values (first at particle {bad})")
+    return np.ascontiguousarray(x)
+
+
+class Engine:
+    """A 3D soft-sphere DEM engine (see :mod:`labquake.dem` for the physics and the API)."""
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, positions, radii, density, contact: LinearContact,
+                 bond: RockBond | None = None, joint: SmoothJoint | None = None, side=None,
+                 platens: Platens | None = None, cylinder: ConfiningCylinder | None = None,
+                 dt: float | None = None, dt_safety: float = 0.2, local_damping: float = 0.0,
+                 density_scale: float = 1.0, n_threads: int = 1, skin: float | None = None,
+                 sort_every: int = 10, fixed=None, velocities=None, angular_velocities=None):
+        pos = _as_positions(positions)
+        n = pos.shape[0]
+        rad = np.array(radii, dtype=np.float64, copy=True).reshape(-1)
+        if rad.shape != (n,):
+            raise ParameterError(f"radii must have shape ({n},), got {rad.shape}")
+        if not np.all(np.isfinite(rad)) or np.any(rad <= 0.0):
+            raise ParameterError("radii must be finite and positive")
+        try:
+            density = float(density)
+        except (TypeError, ValueError):
+            raise ParameterError(f"density must be a number, got {density!r}") from None
+        if not math.isfinite(density) or density <= 0.0:
+            raise ParameterError(f"density must be positive, got {density}")
+        if not isinstance(contact, LinearContact):
+            raise ParameterError("contact must be a labquake.dem.LinearContact")
+        if bond is not None and not isinstance(bond, RockBond):
+            raise ParameterError("bond must be a labquake.dem.RockBond or None")
+        if joint is not None and not isinstance(joint, SmoothJoint):
+            raise ParameterError("joint must be a labquake.dem.SmoothJoint or None")
+        if platens is not None and not isinstance(platens, Platens):
+            raise ParameterError("platens must be a labquake.dem.Platens or None")
+        if cylinder is not None and not isinstance(cylinder, ConfiningCylinder):
+            raise ParameterError("cylinder must be a labquake.dem.ConfiningCylinder or None")
+        dt_safety = float(dt_safety)
+        if not (0.0 < dt_safety <= 1.0):
+            raise ParameterError(f"dt_safety must lie in (0, 1], got {dt_safety}")
+        local_damping = float(local_damping)
+        if not (0.0 <= local_damping < 1.0):
+            raise ParameterError(f"local_damping must lie in [0, 1), got {local_damping}")
+        density_scale = float(density_scale)
+        if not math.isfinite(density_scale) or density_scale < 1.0:
+            raise ParameterError(f"density_scale must be >= 1, got {density_scale}")
+        n_threads = int(n_threads)
+        if n_threads < 1:
+            raise ParameterError(f"n_threads must be >= 1, got {n_threads}")
+        sort_every = int(sort_every)
+        if sort_every < 0:
+            raise ParameterError(f"sort_every must be >= 0, got {sort_every}")
+        if side is None:
+            side_arr = np.zeros(n, dtype=np.int8)
+        else:
+            side_arr = np.array(side).reshape(-1)
+            if side_arr.shape != (n,) or not np.all(np.isin(side_arr, (0, 1))):
+                raise ParameterError(f"side must be an ({n},) array of 0/1 block labels")
+            side_arr = side_arr.astype(np.int8)
+        fixed_arr = np.zeros(n, dtype=np.int8) if fixed is None else np.asarray(fixed).reshape(-1).astype(np.int8)
+        if fixed_arr.shape != (n,):
+            raise ParameterError(f"fixed must have shape ({n},)")
+        rmean = float(rad.mean())
+        if skin is None:
+            skin = 0.3 * rmean
+        skin = float(skin)
+        if not math.isfinite(skin) or skin <= 0.0:
+            raise ParameterError(f"skin must be positive, got {skin}")
+
+        vol = 4.0 / 3.0 * math.pi * rad ** 3
+        mass = density * density_scale * vol
+        inertia = 0.4 * mass * rad * rad
+
+        # critical time step (per particle: translational and rotational)
+        kt = np.full(n, max(contact.kn, contact.ks))
+        kr = np.full(n, contact.ks * 1.0) * rad * rad
+        if platens is not None:
+            kt = np.maximum(kt, platens.kn)
+        if cylinder is not None and cylinder.mode == "wall":
+            kt = np.maximum(kt, cylinder.kn)
+        if bond is not None:
+            rb = bond.radius_multiplier * rad
+            a = math.pi * rb * rb
+            ib = 0.25 * math.pi * rb ** 4
+            kt = np.maximum(kt, max(bond.kn_per_area, bond.ks_per_area) * a)
+            kr = np.maximum(kr, np.maximum(bond.ks_per_area * a * rad * rad, bond.kn_per_area * ib))
+            kr = np.maximum(kr, bond.ks_per_area * 2.0 * ib)
+        if joint is not None:
+            if joint.area is not None:
+                a = np.full(n, joint.area)
+            else:
+                rj = joint.radius_multiplier * rad
+                a = math.pi * rj * rj
+            kt = np.maximum(kt, max(joint.kn_per_area, joint.ks_per_area) * a)
+            kr = np.maximum(kr, max(joint.kn_per_area, joint.ks_per_area) * a * rad * rad)
+        crit = float(min(np.min(np.sqrt(mass / kt)), np.min(np.sqrt(inertia / np.maximum(kr, 1e-300)))))
+        if dt is None:
+            dt_val = dt_safety * crit
+        else:
+            try:
+                dt_val = float(dt)
+            except (TypeError, ValueError):
+                raise ParameterError(f"dt must be a number, got {dt!r}") from None
+            if not math.isfinite(dt_val) or dt_val <= 0.0:
+                raise ParameterError(f"dt must be positive, got {dt}")
+            if dt_val > crit:
+                raise ParameterError(
+                    f"dt={dt_val:.4g} s exceeds the critical time step {crit:.4g} s; "
+                    f"use dt <= {crit:.4g} (or leave dt=None for {dt_safety}*critical)")
+
+        # walls
+        wal = np.zeros(K.NWAL)
+        zlo = float(np.min(pos[:, 2] - rad))
+        zhi = float(np.max(pos[:, 2] + rad))
+        wal[K.W_ZB] = zlo
+        wal[K.W_ZT] = zhi
+        if platens is not None:
+            if np.any(pos[:, 2] <= platens.z_bottom) or np.any(pos[:, 2] >= platens.z_top):
+                raise ParameterError("particles lie outside the platens (centre below z_bottom or above z_top)")
+            wal[K.W_HASP] = 1.0
+            wal[K.W_ZB] = platens.z_bottom
+            wal[K.W_ZT] = platens.z_top
+            wal[K.W_ZT0] = platens.z_top
+            wal[K.W_ZD] = platens.z_top
+            wal[K.W_PKN] = platens.kn
+            wal[K.W_PMODE] = 1.0 if platens.mode == "servo" else 2.0
+            wal[K.W_PVEL] = platens.velocity
+            wal[K.W_PTGT] = platens.target_stress
+            wal[K.W_KF] = platens.frame_stiffness or 0.0
+            wal[K.W_PGAIN] = platens.servo_gain
+            wal[K.W_PVMAX] = platens.max_velocity if platens.max_velocity is not None else 1e-3 * rmean / dt_val
+        if cylinder is not None:
+            cx, cy = (float(c) for c in cylinder.center)
+            rho = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
+            if cylinder.mode == "wall" and np.any(rho >= cylinder.radius):
+                raise ParameterError("particles lie outside the confining cylinder (centre beyond its radius)")
+            wal[K.W_CMODE] = 1.0 if cylinder.mode == "pressure" else 2.0
+            wal[K.W_CR] = cylinder.radius
+            wal[K.W_CREFF] = cylinder.radius
+            wal[K.W_CKN] = cylinder.kn
+            wal[K.W_CTGT] = cylinder.target_stress
+            wal[K.W_CGAIN] = cylinder.servo_gain
+            wal[K.W_CVMAX] = cylinder.max_velocity if cylinder.max_velocity is not None else 1e-3 * rmean / dt_val
+            wal[K.W_CX] = cx
+            wal[K.W_CY] = cy
+            h = wal[K.W_ZT] - wal[K.W_ZB]
+            wal[K.W_NTH] = max(8, int(round(2.0 * math.pi * cylinder.radius / (2.0 * rmean))))
+            wal[K.W_NZ] = max(1, int(round(h / (2.0 * rmean))))
+
+        prm = np.zeros(K.NPRM)
+        prm[K.P_DT] = dt_val
+        prm[K.P_KN] = contact.kn
+        prm[K.P_KS] = contact.ks
+        prm[K.P_MU] = contact.mu
+        prm[K.P_ZETA] = contact.damping_ratio
+        prm[K.P_RMU] = contact.rolling_mu
+        prm[K.P_BMU] = contact.mu
+        if bond is not None:
+            prm[K.P_BKN] = bond.kn_per_area
+            prm[K.P_BKS] = bond.ks_per_area
+            prm[K.P_BMU] = bond.residual_mu
+            prm[K.P_BRM] = bond.radius_multiplier
+        if joint is not None:
+            u = joint.unit_normal
+            prm[K.P_HASJ] = 1.0
+            prm[K.P_JKN] = joint.kn_per_area
+            prm[K.P_JKS] = joint.ks_per_area
+            prm[K.P_JMU] = joint.residual_mu
+            prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ] = u
+            prm[K.P_JAREA] = joint.area or 0.0
+            prm[K.P_JRM] = joint.radius_multiplier
+            proj = pos @ u
+            m0 = proj[side_arr == 0]
+            m1 = proj[side_arr == 1]
+            sg = 1.0
+            if m0.size and m1.size and m1.mean() < m0.mean():
+                sg = -1.0
+            prm[K.P_JSGN] = sg
+        prm[K.P_ALPHA] = local_damping
+        prm[K.P_SKIN] = skin
+
+        cnt = np.zeros(K.NCNT, dtype=np.int64)
+        cnt[K.C_SORTEV] = sort_every
+        cnt[K.C_NTHR] = n_threads
+
+        meta = np.zeros(_NMETA)
+        meta[_M_DENSITY] = density
+        meta[_M_DTSAFE] = dt_safety
+        meta[_M_CRIT] = crit
+        meta[_M_DSCALE] = density_scale
+        meta[_M_NTHREADS] = n_threads
+        meta[_M_HASBOND] = 1.0 if bond is not None else 0.0
+        meta[_M_HASCYL] = 1.0 if cylinder is not None else 0.0
+        meta[_M_HASJ] = 1.0 if joint is not None else 0.0
+        meta[_M_DTGIVEN] = 1.0 if dt is not None else 0.0
+
+        a = {}
+        a["pos"] = pos
+        a["vel"] = np.zeros((n, 3))
+        if velocities is not None:
+            v = np.array(velocities, dtype=np.float64).reshape(n, 3)
+            if not np.all(np.isfinite(v)):
+                raise ParameterError("velocities contain NaN or infinite values")
+            a["vel"] = np.ascontiguousarray(v)
+        a["omg"] = np.zeros((n, 3))
+        if angular_velocities is not None:
+            w = np.array(angular_velocities, dtype=np.float64).reshape(n, 3)
+            if not np.all(np.isfinite(w)):
+                raise ParameterError("angular_velocities contain NaN or infinite values")
+            a["omg"] = np.ascontiguousarray(w)
+        a["frc"] = np.zeros((n, 3))
+        a["trq"] = np.zeros((n, 3))
+        a["rad"] = rad
+        a["mass"] = mass
+        a["minv"] = 1.0 / mass
+        a["iinv"] = 1.0 / inertia
+        a["fixed"] = fixed_arr
+        a["side"] = side_arr
+        a["oid"] = np.arange(n, dtype=np.int64)
+        a["idx_of"] = np.arange(n, dtype=np.int64)
+        a["ext"] = np.zeros((n, 3))
+        a["x0"] = pos.copy()
+        a["pi"] = np.zeros(0, dtype=np.int32)
+        a["pj"] = np.zeros(0, dtype=np.int32)
+        a["istart"] = np.zeros(n + 1, dtype=np.int64)
+        a["jstart"] = np.zeros(n + 1, dtype=np.int64)
+        a["jslots"] = np.zeros(0, dtype=np.int64)
+        a["hist"] = np.zeros((0, 4))
+        a["roll"] = np.zeros((0, 3))
+        a["pst"] = np.zeros(0, dtype=np.int8)
+        a["pbd"] = np.zeros(0, dtype=np.int32)
+        a["bfn"] = np.zeros(0)
+        a["bfs"] = np.zeros((0, 3))
+        a["bmom"] = np.zeros((0, 3))
+        a["bprop"] = np.zeros((0, 6))
+        a["bst"] = np.zeros(0, dtype=np.int8)
+        a["bids"] = np.zeros((0, 2), dtype=np.int64)
+        a["prm"] = prm
+        a["wal"] = wal
+        a["cnt"] = cnt
+        a["crf"] = np.zeros((0, 7))
+        a["cri"] = np.zeros((0, 5), dtype=np.int64)
+        a["meta"] = meta
+        self._a = a
+        self._contact = contact
+        self._bond = bond
+        self._joint = joint
+        self._platens = platens
+        self._cylinder = cylinder
+        self._bond_index: dict | None = None
+        self._rebuild(sort=True)
+
+    # ------------------------------------------------------------------ internals
+    def _rebuild(self, sort: bool) -> None:
+        a = self._a
+        out = K._rebuild(a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
+                         a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
+                         a["pi"], a["pj"], a["hist"], a["roll"], a["pst"], a["pbd"], a["bfn"], a["bfs"],
+                         a["bmom"], a["bprop"], a["bst"], a["prm"], a["crf"], a["cri"], a["cnt"], sort)
+        for name, arr in zip(_PAIR_ARRAYS, out):
+            a[name] = arr
+
+    def _user(self, arr: np.ndarray) -> np.ndarray:
+        out = arr[self._a["idx_of"]]
+        out.flags.writeable = False
+        return out
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dt(self) -> float:
+        return float(self._a["prm"][K.P_DT])
+
+    @property
+    def critical_dt(self) -> float:
+        return float(self._a["meta"][_M_CRIT])
+
+    @property
+    def step_count(self) -> int:
+        return int(self._a["cnt"][K.C_STEP])
+
+    @property
+    def time(self) -> float:
+        return self.step_count * self.dt
+
+    @property
+    def n_particles(self) -> int:
+        return int(self._a["pos"].shape[0])
+
+    @property
+    def n_threads(self) -> int:
+        return int(self._a["cnt"][K.C_NTHR])
+
+    @n_threads.setter
+    def n_threads(self, value: int) -> None:
+        value = int(value)
+        if value < 1:
+            raise ParameterError(f"n_threads must be >= 1, got {value}")
+        self._a["cnt"][K.C_NTHR] = value
+        self._a["meta"][_M_NTHREADS] = value
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self._user(self._a["pos"])
+
+    @property
+    def velocities(self) -> np.ndarray:
+        return self._user(self._a["vel"])
+
+    @property
+    def angular_velocities(self) -> np.ndarray:
+        return self._user(self._a["omg"])
+
+    @property
+    def radii(self) -> np.ndarray:
+        return self._user(self._a["rad"])
+
+    @property
+    def masses(self) -> np.ndarray:
+        return self._user(self._a["mass"])
+
+    @property
+    def forces(self) -> np.ndarray:
+        """Total force on each particle at the last step (N, 3)."""
+        return self._user(self._a["frc"])
+
+    @property
+    def side(self) -> np.ndarray:
+        return self._user(self._a["side"])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self._a["pi"].shape[0])
+
+    @property
+    def n_bonds(self) -> int:
+        return int(self._a["bst"].shape[0])
+
+    @property
+    def n_intact_bonds(self) -> int:
+        return int(np.count_nonzero(self._a["bst"] == 1))
+
+    # ------------------------------------------------------------------ setters (additions)
+    def set_external_forces(self, forces) -> None:
+        """Constant external force per particle (N, 3), in user-id order (e.g. gravity)."""
+        f = np.array(forces, dtype=np.float64).reshape(self.n_particles, 3)
+        if not np.all(np.isfinite(f)):
+            raise ParameterError("external forces must be finite")
+        a = self._a
+        a["ext"][a["idx_of"]] = f
+        a["cnt"][K.C_HASEXT] = 1 if np.any(f != 0.0) else 0
+
+    def set_velocities(self, ids, velocities=None, angular_velocities=None) -> None:
+        """Set the velocity (and/or angular velocity) of the given user ids."""
+        a = self._a
+        idx = a["idx_of"][np.asarray(ids, dtype=np.int64)]
+        if velocities is not None:
+            v = np.asarray(velocities, dtype=np.float64)
+            if not np.all(np.isfinite(v)):
+                raise ParameterError("velocities must be finite")
+            a["vel"][idx] = v
+        if angular_velocities is not None:
+            w = np.asarray(angular_velocities, dtype=np.float64)
+            if not np.all(np.isfinite(w)):
+                raise ParameterError("angular velocities must be finite")
+            a["omg"][idx] = w
+
+    def set_fixed(self, ids, fixed: bool = True) -> None:
+        """Mark particles as driven: they move with their set velocity, ignoring forces."""
+        a = self._a
+        a["fixed"][a["idx_of"][np.asarray(ids, dtype=np.int64)]] = 1 if fixed else 0
+
+    def set_platens(self, mode=None, velocity=None, target_stress=None, frame_stiffness=_UNSET) -> None:
+        """Change the top-platen control. Switching on a frame spring preloads it with the
+        current platen force, so the load is continuous."""
+        w = self._a["wal"]
+        if w[K.W_HASP] == 0.0:
+            raise ParameterError("this engine has no platens")
+        if mode is not None:
+            if mode not in ("servo", "velocity"):
+                raise ParameterError(f"platen mode must be 'servo' or 'velocity', got {mode!r}")
+            w[K.W_PMODE] = 1.0 if mode == "servo" else 2.0
+        if velocity is not None:
+            v = float(velocity)
+            if not math.isfinite(v):
+                raise ParameterError("platen velocity must be finite")
+            w[K.W_PVEL] = v
+        if target_stress is not None:
+            t = float(target_stress)
+            if not math.isfinite(t):
+                raise ParameterError("platen target stress must be finite")
+            w[K.W_PTGT] = t
+        if frame_stiffness is not _UNSET:
+            if frame_stiffness is None:
+                w[K.W_KF] = 0.0
+            else:
+                kf = float(frame_stiffness)
+                if not math.isfinite(kf) or kf <= 0.0:
+                    raise ParameterError(f"frame_stiffness must be positive, got {frame_stiffness}")
+                w[K.W_KF] = kf
+        if w[K.W_KF] > 0.0:
+            w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
+        else:
+            w[K.W_ZD] = w[K.W_ZT]
+
+    def set_cylinder(self, target_stress=None) -> None:
+        w = self._a["wal"]
+        if w[K.W_CMODE] == 0.0:
+            raise ParameterError("this engine has no confining cylinder")
+        if target_stress is not None:
+            t = float(target_stress)
+            if not math.isfinite(t) or t < 0.0:
+                raise ParameterError(f"confining target stress must be >= 0, got {target_stress}")
+            w[K.W_CTGT] = t
+
+    # ------------------------------------------------------------------ bonds
+    def install_bonds(self, i, j, tensile_strength, cohesion, friction_angle_deg) -> int:
+        """Bond the listed pairs (user ids). Returns the number of bonds installed.
+
+        Pairs with side[i] != side[j] (and a joint) become bonded smooth joints, any other
+        pair a rock bond. The pairs must be in the neighbour list (touching or within the
+        skin) and not bonded already.
+        """
+        a = self._a
+        i = np.asarray(i, dtype=np.int64).reshape(-1)
+        j = np.asarray(j, dtype=np.int64).reshape(-1)
+        if i.shape != j.shape:
+            raise ParameterError("install_bonds: i and j must have the same length")
+        m = i.size
+        if m == 0:
+            return 0
+        n = self.n_particles
+        if np.any(i < 0) or np.any(i >= n) or np.any(j < 0) or np.any(j >= n) or np.any(i == j):
+            raise ParameterError("install_bonds: ids out of range or i == j")
+        st = np.broadcast_to(np.asarray(tensile_strength, dtype=np.float64), (m,))
+        co = np.broadcast_to(np.asarray(cohesion, dtype=np.float64), (m,))
+        ph = np.broadcast_to(np.asarray(friction_angle_deg, dtype=np.float64), (m,))
+        if not (np.all(np.isfinite(st)) and np.all(np.isfinite(co)) and np.all(np.isfinite(ph))):
+            raise ParameterError("install_bonds: strengths must be finite")
+        if np.any(st < 0) or np.any(co < 0):
+            raise ParameterError("install_bonds: tensile strength and cohesion must be >= 0")
+        if np.any(ph < 0) or np.any(ph >= 90):
+            raise ParameterError("install_bonds: friction angle must lie in [0, 90) degrees")
+        ia = a["idx_of"][i]
+        ja = a["idx_of"][j]
+        lo = np.minimum(ia, ja)
+        hi = np.maximum(ia, ja)
+        slots = _find_slots(a["istart"], a["pj"], lo, hi)
+        if np.any(slots < 0):
+            k = int(np.argmax(slots < 0))
+            raise ParameterError(
+                f"install_bonds: particles {int(i[k])} and {int(j[k])} are not neighbours "
+                "(gap larger than the skin); only touching pairs can be bonded")
+        if len(np.unique(slots)) != m:
+            raise ParameterError("install_bonds: a pair is listed twice")
+        if np.any(a["pst"][slots] & K.F_BONDED):
+            raise ParameterError("install_bonds: a listed pair is bonded already")
+        sides = a["side"]
+        cross = (sides[lo] != sides[hi]) & (a["prm"][K.P_HASJ] != 0.0)
+        if np.any(~cross) and self._bond is None:
+            raise ParameterError("install_bonds: rock bonds need a RockBond parameter set (bond=...)")
+        r = a["rad"]
+        rmin = np.minimum(r[lo], r[hi])
+        area = np.empty(m)
+        rb = np.empty(m)
+        if self._bond is not None:
+            rb_rock = self._bond.radius_multiplier * rmin
+            area[~cross] = math.pi * rb_rock[~cross] ** 2
+            rb[~cross] = rb_rock[~cross]
+        if np.any(cross):
+            jt = self._joint
+            if jt.area is not None:
+                area[cross] = jt.area
+            else:
+                area[cross] = math.pi * (jt.radius_multiplier * rmin[cross]) ** 2
+            rb[cross] = np.sqrt(area[cross] / math.pi)
+        b0 = self.n_bonds
+        props = np.column_stack([area, rb, st, co, np.tan(np.deg2rad(ph)),
+                                 np.where(cross, KIND_FAULT, KIND_ROCK).astype(float)])
+        a["bprop"] = np.ascontiguousarray(np.vstack([a["bprop"], props]))
+        a["bfn"] = np.concatenate([a["bfn"], np.zeros(m)])
+        a["bfs"] = np.ascontiguousarray(np.vstack([a["bfs"], np.zeros((m, 3))]))
+        a["bmom"] = np.ascontiguousarray(np.vstack([a["bmom"], np.zeros((m, 3))]))
+        a["bst"] = np.concatenate([a["bst"], np.ones(m, dtype=np.int8)])
+        ids = np.column_stack([np.minimum(i, j), np.maximum(i, j)])
+        a["bids"] = np.ascontiguousarray(np.vstack([a["bids"], ids]))
+        a["pst"][slots] = (a["pst"][slots] & ~np.int8(K.F_BROKEN)) | np.int8(K.F_BONDED)
+        a["pbd"][slots] = np.arange(b0, b0 + m, dtype=np.int32)
+        # crack buffer: every bond breaks at most once
+        cap = self.n_bonds
+        ncr = int(a["cnt"][K.C_NCRK])
+        crf = np.zeros((cap, 7))
+        cri = np.zeros((cap, 5), dtype=np.int64)
+        crf[:ncr] = a["crf"][:ncr]
+        cri[:ncr] = a["cri"][:ncr]
+        a["crf"] = crf
+        a["cri"] = cri
+        a["cnt"][K.C_NBOND] = cap
+        self._bond_index = None
+        return m
+
+    # ------------------------------------------------------------------ running
+    def run(self, n_steps: int) -> None:
+        """Advance ``n_steps`` steps (the whole loop, walls and servos included, is compiled)."""
+        n_steps = int(n_steps)
+        if n_steps < 0:
+            raise ParameterError(f"n_steps must be >= 0, got {n_steps}")
+        if n_steps == 0:
+            return
+        a = self._a
+        nthr = int(a["cnt"][K.C_NTHR])
+        # Always start numba's threading layer: the cached _run calls parallel kernels and
+        # crashes (null function pointer) if the layer was never launched in this process.
+        numba.set_num_threads(min(nthr, numba.config.NUMBA_NUM_THREADS))
+        out = K._run(n_steps, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
+                     a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
+                     a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"], a["pst"],
+                     a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["prm"], a["wal"],
+                     a["cnt"], a["crf"], a["cri"])
+        for name, arr in zip(_PAIR_ARRAYS, out):
+            a[name] = arr
+        if not np.all(np.isfinite(a["pos"])):
+            raise ParameterError(
+                f"the simulation became unstable (non-finite positions at step {self.step_count}); "
+                "reduce dt or dt_safety")
+
+    # ------------------------------------------------------------------ outputs
+    def pop_cracks(self) -> dict:
+        """Bond failures since the last call, in the order they happened."""
+        a = self._a
+        k = int(a["cnt"][K.C_NCRK])
+        f = a["crf"][:k].copy()
+        g = a["cri"][:k].copy()
+        a["cnt"][K.C_NCRK] = 0
+        return {
+            "step": g[:, 0].copy(),
+            "x": f[:, 0].copy(), "y": f[:, 1].copy(), "z": f[:, 2].copy(),
+            "nx": f[:, 3].copy(), "ny": f[:, 4].copy(), "nz": f[:, 5].copy(),
+            "size": f[:, 6].copy(),
+            "kind": g[:, 1].astype(np.int8),
+            "mode": g[:, 2].astype(np.int8),
+            "particle_a": g[:, 3].copy(),
+            "particle_b": g[:, 4].copy(),
+        }
+
+    def _contact_rows(self) -> np.ndarray:
+        a = self._a
+        return K._contacts(a["pi"], a["pj"], a["pos"], a["vel"], a["rad"], a["mass"], a["side"], a["hist"],
+                           a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bprop"], a["prm"])
+
+    def contacts(self) -> dict:
+        """All current contacts (touching pairs and bonded pairs), ids are user ids."""
+        a = self._a
+        rows = self._contact_rows()
+        s = rows[:, 0].astype(np.int64)
+        return {
+            "i": a["oid"][a["pi"][s]],
+            "j": a["oid"][a["pj"][s]],
+            "kind": rows[:, 1].astype(np.int8),
+            "bonded": rows[:, 2] != 0.0,
+            "fn": rows[:, 3].copy(),
+            "fs": np.ascontiguousarray(rows[:, 4:7]),
+            "normal": np.ascontiguousarray(rows[:, 7:10]),
+            "point": np.ascontiguousarray(rows[:, 10:13]),
+            "bond_area": rows[:, 13].copy(),
+        }
+
+    def lookup_pairs(self, i, j) -> dict:
+        """State of the given pairs (user ids), in the given order."""
+        a = self._a
+        i = np.asarray(i, dtype=np.int64).reshape(-1)
+        j = np.asarray(j, dtype=np.int64).reshape(-1)
+        ia = a["idx_of"][i]
+        ja = a["idx_of"][j]
+        slots = _find_slots(a["istart"], a["pj"], np.minimum(ia, ja), np.maximum(ia, ja))
+        rows = self._contact_rows()
+        row_of = np.full(a["pi"].shape[0] + 1, -1, dtype=np.int64)
+        row_of[rows[:, 0].astype(np.int64)] = np.arange(rows.shape[0])
+        r = np.where(slots >= 0, row_of[np.maximum(slots, 0)], -1)
+        r[slots < 0] = -1
+        present = r >= 0
+        fn = np.where(present, rows[np.maximum(r, 0), 3] if rows.shape[0] else 0.0, 0.0)
+        fs = np.where(present, np.linalg.norm(rows[np.maximum(r, 0), 4:7], axis=1) if rows.shape[0] else 0.0, 0.0)
+        broken = np.zeros(i.size, dtype=bool)
+        have = slots >= 0
+        broken[have] = (a["pst"][slots[have]] & K.F_BROKEN) != 0
+        if self.n_bonds:
+            if self._bond_index is None:
+                self._bond_index = {(int(p), int(q)): k for k, (p, q) in enumerate(a["bids"])}
+            bi = self._bond_index
+            bst = a["bst"]
+            for k in np.flatnonzero(~have):
+                key = (int(min(i[k], j[k])), int(max(i[k], j[k])))
+                b = bi.get(key)
+                if b is not None and bst[b] == 2:
+                    broken[k] = True
+        return {"fn": fn, "fs": fs, "broken": broken, "present": present}
+
+    def boundary_state(self) -> dict:
+        """Wall positions, forces and the stresses derived from them (Pa, compression +)."""
+        a = self._a
+        w = a["wal"]
+        if w[K.W_CMODE] != 0.0:
+            r = w[K.W_CREFF]
+        else:
+            p = a["pos"]
+            r = float(np.max(np.hypot(p[:, 0], p[:, 1]) + a["rad"]))
+        area = math.pi * r * r
+        has_p = w[K.W_HASP] != 0.0
+        ftop = float(w[K.W_FTOP]) if has_p else 0.0
+        fbot = float(w[K.W_FBOT]) if has_p else 0.0
+        return {
+            "axial_stress": 0.5 * (ftop + fbot) / area if has_p else 0.0,
+            "axial_stress_top": ftop / area if has_p else 0.0,
+            "confining_stress": float(w[K.W_CSIG]),
+            "z_bottom": float(w[K.W_ZB]),
+            "z_top": float(w[K.W_ZT]),
+            "z_drive": float(w[K.W_ZD]),
+            "cylinder_radius": float(r),
+            "platen_force_top": ftop,
+            "platen_force_bottom": fbot,
+            "platen_displacement": float(w[K.W_ZT0] - w[K.W_ZT]) if has_p else 0.0,
+            "n_platen_contacts_top": int(w[K.W_NTOP]),
+            "n_lateral_contacts": int(w[K.W_CN]),
+        }
+
+    def kinetic_energy(self) -> float:
+        a = self._a
+        free = a["fixed"] == 0
+        v = a["vel"][free]
+        w = a["omg"][free]
+        return float(0.5 * np.sum(a["mass"][free] * np.einsum("ij,ij->i", v, v))
+                     + 0.5 * np.sum(np.einsum("ij,ij->i", w, w) / a["iinv"][free]))
+
+    def elastic_energy(self) -> float:
+        """Strain energy stored in contact springs, bonds and smooth joints (walls excluded)."""
+        a = self._a
+        prm = a["prm"]
+        rows = self._contact_rows()
+        e = 0.0
+        s = rows[:, 0].astype(np.int64)
+        kind = rows[:, 1]
+        bonded = rows[:, 2] != 0.0
+        pi = a["pi"][s]
+        pj = a["pj"][s]
+        d = np.linalg.norm(a["pos"][pj] - a["pos"][pi], axis=1)
+        ov = a["rad"][pi] + a["rad"][pj] - d
+        lin = (kind != 2) & (ov > 0)
+        e += 0.5 * prm[K.P_KN] * np.sum(ov[lin] ** 2)
+        h = a["hist"][s[lin], :3]
+        e += 0.5 * prm[K.P_KS] * np.sum(h * h)
+        rock = (kind == 1) & bonded
+        if np.any(rock):
+            b = a["pbd"][s[rock]]
+            ar = a["bprop"][b, 0]
+            rb = a["bprop"][b, 1]
+            ib = 0.25 * math.pi * rb ** 4
+            e += np.sum(0.5 * a["bfn"][b] ** 2 / (prm[K.P_BKN] * ar))
+            if prm[K.P_BKS] > 0:
+                e += np.sum(0.5 * np.sum(a["bfs"][b] ** 2, axis=1) / (prm[K.P_BKS] * ar))
+            e += np.sum(0.5 * np.sum(a["bmom"][b] ** 2, axis=1) / (prm[K.P_BKN] * ib))
+        sj = kind == 2
+        if np.any(sj):
+            ar = np.where(rows[sj, 13] > 0, rows[sj, 13], self._joint_area(pi[sj], pj[sj]))
+            e += np.sum(0.5 * rows[sj, 3] ** 2 / (prm[K.P_JKN] * ar))
+            if prm[K.P_JKS] > 0:
+                e += np.sum(0.5 * np.sum(rows[sj, 4:7] ** 2, axis=1) / (prm[K.P_JKS] * ar))
+        return float(e)
+
+    def _joint_area(self, pi, pj):
+        prm = self._a["prm"]
+        if prm[K.P_JAREA] > 0:
+            return np.full(pi.shape, prm[K.P_JAREA])
+        r = np.minimum(self._a["rad"][pi], self._a["rad"][pj]) * prm[K.P_JRM]
+        return math.pi * r * r
+
+    def momentum(self) -> tuple[np.ndarray, np.ndarray]:
+        """Total linear momentum and total angular momentum about the origin (free particles)."""
+        a = self._a
+        free = a["fixed"] == 0
+        p = a["mass"][free, None] * a["vel"][free]
+        lin = p.sum(axis=0)
+        ang = np.cross(a["pos"][free], p).sum(axis=0) + (a["omg"][free] / a["iinv"][free, None]).sum(axis=0)
+        return lin, ang
+
+    def metadata(self) -> dict:
+        a = self._a
+        meta = a["meta"]
+        prm = a["prm"]
+        cnt = a["cnt"]
+        w = a["wal"]
+        lateral = {0.0: "none", 1.0: "pressure", 2.0: "wall"}[float(w[K.W_CMODE])]
+        return {
+            "dt": self.dt,
+            "critical_dt": self.critical_dt,
+            "dt_safety": float(meta[_M_DTSAFE]),
+            "dt_given": bool(meta[_M_DTGIVEN]),
+            "damping": {
+                "local_damping": float(prm[K.P_ALPHA]),
+                "contact_damping_ratio": float(prm[K.P_ZETA]),
+            },
+            "local_damping": float(prm[K.P_ALPHA]),
+            "contact_damping_ratio": float(prm[K.P_ZETA]),
+            "density": float(meta[_M_DENSITY]),
+            "density_scale": float(meta[_M_DSCALE]),
+            "n_threads": int(cnt[K.C_NTHR]),
+            "n_particles": self.n_particles,
+            "n_pairs": self.n_pairs,
+            "n_bonds": self.n_bonds,
+            "n_intact_bonds": self.n_intact_bonds,
+            "skin": float(prm[K.P_SKIN]),
+            "sort_every": int(cnt[K.C_SORTEV]),
+            "n_rebuilds": int(cnt[K.C_NREB]),
+            "n_sorts": int(cnt[K.C_NSORT]),
+            "step": self.step_count,
+            "lateral_boundary": lateral,
+            "contact_law": "linear Hooke + tangential history (rotated, length kept) + Coulomb",
+            "bond_law": "parallel bond (incremental Fn, Fs, bending and twisting moment)",
+            "joint_law": "smooth joint (fixed plane normal, incremental)",
+            "integrator": "velocity Verlet (translation and rotation)",
+        }
+
+    # ------------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict:
+        """Everything needed for an exact restart (copies)."""
+        return {k: np.array(v, copy=True) for k, v in self._a.items()}
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "Engine":
+        names = _PARTICLE_ARRAYS + _PAIR_ARRAYS + _BOND_ARRAYS + _OTHER_ARRAYS
+        missing = [k for k in names if k not in d]
+        if missing:
+            raise ParameterError(f"state dict is missing {', '.join(missing)}")
+        self = cls.__new__(cls)
+        a = {k: np.ascontiguousarray(np.array(d[k], copy=True)) for k in names}
+        self._a = a
+        prm = a["prm"]
+        meta = a["meta"]
+        self._contact = LinearContact(prm[K.P_KN], prm[K.P_KS], prm[K.P_MU], prm[K.P_ZETA], prm[K.P_RMU])
+        self._bond = (RockBond(prm[K.P_BKN], prm[K.P_BKS], prm[K.P_BRM], prm[K.P_BMU])
+                      if meta[_M_HASBOND] else None)
+        self._joint = (SmoothJoint((prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ]), prm[K.P_JKN], prm[K.P_JKS],
+                                   prm[K.P_JMU], prm[K.P_JAREA] or None, prm[K.P_JRM])
+                       if prm[K.P_HASJ] else None)
+        self._platens = None
+        self._cylinder = None
+        self._bond_index = None
+        return self
+
+
+def _find_slots(istart, pj, lo, hi):
+    return K._find_slots(istart, pj, np.ascontiguousarray(lo, dtype=np.int64),
+                         np.ascontiguousarray(hi, dtype=np.int64))

@@ -1,0 +1,201 @@
+"""Parameter objects of the DEM engine (frozen dataclasses, SI units, validated on construction)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labquake.errors import ParameterError
+
+CONTACT_LINEAR = 0
+CONTACT_ROCK_BOND = 1
+CONTACT_SMOOTH_JOINT = 2
+
+MODE_TENSION = 0
+MODE_SHEAR = 1
+
+KIND_ROCK = 0
+KIND_FAULT = 1
+
+
+def _finite(name: str, value: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    v = _finite(name, value)
+    if v < 0.0 or (v == 0.0 and not allow_zero):
+        need = "non-negative" if allow_zero else "positive"
+        raise ParameterError(f"{name} must be {need}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class LinearContact:
+    """Linear frictional (Hooke) contact with a tangential spring history.
+
+    ``kn``, ``ks`` in N/m; ``mu`` Coulomb friction; ``damping_ratio`` ζ of the normal
+    dashpot (critical fraction, restitution e = exp(-πζ/√(1-ζ²))); ``rolling_mu`` the
+    rolling-resistance coefficient (PFC ``rr`` linear model, k_r = ks·R̄², |M_r| ≤ μ_r·R̄·Fn).
+    """
+
+    kn: float
+    ks: float
+    mu: float
+    damping_ratio: float = 0.0
+    rolling_mu: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive("LinearContact.kn (normal stiffness)", self.kn)
+        _positive("LinearContact.ks (shear stiffness)", self.ks, allow_zero=True)
+        _positive("LinearContact.mu (friction coefficient)", self.mu, allow_zero=True)
+        z = _positive("LinearContact.damping_ratio", self.damping_ratio, allow_zero=True)
+        if z >= 1.0:
+            raise ParameterError(f"LinearContact.damping_ratio must be below 1 (underdamped), got {z}")
+        _positive("LinearContact.rolling_mu", self.rolling_mu, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class RockBond:
+    """Bonded rock contact (parallel-bond mechanics, flat-joint-like strength).
+
+    ``kn_per_area``, ``ks_per_area`` in Pa/m; bond radius = ``radius_multiplier``·min(ri, rj);
+    ``residual_mu`` is the friction of the contact once the bond has broken. Strengths
+    (tensile strength, cohesion, friction angle) are given per bond to
+    :meth:`Engine.install_bonds`.
+    """
+
+    kn_per_area: float
+    ks_per_area: float
+    radius_multiplier: float = 1.0
+    residual_mu: float = 0.2
+
+    def __post_init__(self) -> None:
+        _positive("RockBond.kn_per_area", self.kn_per_area)
+        _positive("RockBond.ks_per_area", self.ks_per_area, allow_zero=True)
+        _positive("RockBond.radius_multiplier", self.radius_multiplier)
+        _positive("RockBond.residual_mu", self.residual_mu, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class SmoothJoint:
+    """Smooth-joint fault contact: the contact frame is the joint plane (normal fixed).
+
+    ``normal`` is the plane normal (normalised here); ``kn_per_area``, ``ks_per_area`` in
+    Pa/m; ``residual_mu`` the Coulomb friction after the bond failed (and of contacts formed
+    later across the joint); ``area`` the joint area in m² (None: π·(radius_multiplier·
+    min(ri, rj))²). ``radius_multiplier`` is an addition to the API contract.
+    """
+
+    normal: tuple[float, float, float]
+    kn_per_area: float
+    ks_per_area: float
+    residual_mu: float = 0.053
+    area: float | None = None
+    radius_multiplier: float = 1.0
+    _unit: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.normal, dtype=float).reshape(-1)
+        if n.shape != (3,) or not np.all(np.isfinite(n)) or np.linalg.norm(n) == 0.0:
+            raise ParameterError(f"SmoothJoint.normal must be a finite non-zero 3-vector, got {self.normal!r}")
+        object.__setattr__(self, "_unit", tuple(float(x) for x in n / np.linalg.norm(n)))
+        _positive("SmoothJoint.kn_per_area", self.kn_per_area)
+        _positive("SmoothJoint.ks_per_area", self.ks_per_area, allow_zero=True)
+        _positive("SmoothJoint.residual_mu", self.residual_mu, allow_zero=True)
+        if self.area is not None:
+            _positive("SmoothJoint.area", self.area)
+        _positive("SmoothJoint.radius_multiplier", self.radius_multiplier)
+
+    @property
+    def unit_normal(self) -> np.ndarray:
+        return np.array(self._unit)
+
+
+@dataclass(frozen=True)
+class Platens:
+    """Two rigid frictionless planes normal to z; the bottom one is fixed, the top one moves.
+
+    ``mode="velocity"``: the top platen (or, with ``frame_stiffness``, the drive point of a
+    loading-frame spring of that stiffness in N/m) moves down at ``velocity`` (m/s,
+    shortening positive). With a frame spring the (massless) platen sits where its spring
+    force balances the particle forces. ``mode="servo"``: the top platen moves so that the
+    axial stress approaches ``target_stress`` (Pa, compression positive) with the PFC servo
+    law v = g·A/(kn·N_c·dt)·(σ_target − σ), g = ``servo_gain`` ≤ 0.5 for stability,
+    |v| ≤ ``max_velocity`` (None: 1e-3·mean radius per step).
+    """
+
+    z_bottom: float
+    z_top: float
+    kn: float
+    mode: str = "velocity"
+    target_stress: float = 0.0
+    velocity: float = 0.0
+    frame_stiffness: float | None = None
+    servo_gain: float = 0.5
+    max_velocity: float | None = None
+
+    def __post_init__(self) -> None:
+        zb = _finite("Platens.z_bottom", self.z_bottom)
+        zt = _finite("Platens.z_top", self.z_top)
+        if zt <= zb:
+            raise ParameterError(f"Platens overlap or are inverted: z_top={zt} must exceed z_bottom={zb}")
+        _positive("Platens.kn", self.kn)
+        if self.mode not in ("servo", "velocity"):
+            raise ParameterError(f"Platens.mode must be 'servo' or 'velocity', got {self.mode!r}")
+        _finite("Platens.target_stress", self.target_stress)
+        _finite("Platens.velocity", self.velocity)
+        if self.frame_stiffness is not None:
+            _positive("Platens.frame_stiffness", self.frame_stiffness)
+        g = _positive("Platens.servo_gain", self.servo_gain)
+        if g > 1.0:
+            raise ParameterError(f"Platens.servo_gain must be at most 1 for a stable servo, got {g}")
+        if self.max_velocity is not None:
+            _positive("Platens.max_velocity", self.max_velocity)
+
+
+@dataclass(frozen=True)
+class ConfiningCylinder:
+    """Lateral confinement of a cylindrical sample (axis z through ``center``).
+
+    ``mode="pressure"`` (default): a membrane-like boundary. Every step the outermost
+    particle of each (θ, z) surface cell receives the inward radial force
+    ``target_stress``·(cell area). The boundary follows any sample shape, so the two
+    blocks of a saw-cut sample can offset laterally while the fault slips. ``radius`` is
+    the initial sample radius (it sets the cell layout). ``kn`` and ``servo_gain`` are
+    unused in this mode.
+
+    ``mode="wall"``: a rigid frictionless cylinder of stiffness ``kn`` (N/m) whose radius
+    is servo-controlled towards ``target_stress`` (PFC servo, gain ``servo_gain`` ≤ 0.5).
+    """
+
+    radius: float
+    kn: float
+    target_stress: float
+    servo_gain: float = 0.5
+    mode: str = "pressure"
+    center: tuple[float, float] = (0.0, 0.0)
+    max_velocity: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive("ConfiningCylinder.radius", self.radius)
+        _positive("ConfiningCylinder.kn", self.kn)
+        _positive("ConfiningCylinder.target_stress", self.target_stress, allow_zero=True)
+        g = _positive("ConfiningCylinder.servo_gain", self.servo_gain)
+        if g > 1.0:
+            raise ParameterError(f"ConfiningCylinder.servo_gain must be at most 1, got {g}")
+        if self.mode not in ("pressure", "wall"):
+            raise ParameterError(f"ConfiningCylinder.mode must be 'pressure' or 'wall', got {self.mode!r}")
+        c = np.asarray(self.center, dtype=float).reshape(-1)
+        if c.shape != (2,) or not np.all(np.isfinite(c)):
+            raise ParameterError(f"ConfiningCylinder.center must be (x, y), got {self.center!r}")
+        if self.max_velocity is not None:
+            _positive("ConfiningCylinder.max_velocity", self.max_velocity)
