@@ -125,7 +125,7 @@ def _episode_indices(steps: np.ndarray, episodes: pd.DataFrame) -> tuple[np.ndar
     prev = np.clip(c - 1, 0, len(steps) - 1)
     closer_prev = np.abs(steps[prev] - peak) < np.abs(steps[c] - peak)
     c = np.where(closer_prev, prev, c)
-    c = np.clip(c, a, np.maximum(a, b))
+    c = np.clip(np.clip(c, a, np.maximum(a, b)), 0, max(len(steps) - 1, 0))
     return a, c, b
 
 
@@ -202,19 +202,27 @@ def two_piece_fit(steps, forces, episodes: pd.DataFrame, share_cut: bool = True)
         for e_a, e_c, e_b in zip(ga, gc, gb):  # one slice assignment per episode (cheap)
             ref[e_a:e_b + 1] = e_c
             inside[e_a:e_b + 1] = True
-        xr = np.where(inside, x_all - x_all[ref], 0.0)
-        yr = np.where(inside[None, :], y - y[:, ref], 0.0)
+        xr = x_all - x_all[ref]
+        yr = y - y[:, ref]  # centred on the cut value: exact zeros for a constant series
+        if not inside.all():
+            xr[~inside] = 0.0
+            yr[:, ~inside] = 0.0
         # reduceat needs strictly valid start indices < n_s; sums of empty pieces are fixed below
         idx = np.minimum(bounds, n_s - 1)
         ones = inside.astype(np.float64)
+
         def seg(arr):
             return np.add.reduceat(arr, idx, axis=-1)
+
         S1 = seg(ones)
         Sx = seg(xr)
         Sxx = seg(xr * xr)
         Sy = seg(yr)
-        Sxy = seg(yr * xr[None, :])
-        Syy = seg(yr * yr)
+        tmp = np.multiply(yr, xr[None, :])
+        Sxy = seg(tmp)
+        np.multiply(yr, yr, out=tmp)
+        Syy = seg(tmp)
+        del tmp, yr
         # reduceat quirks: a piece [i, j) with j <= i returns arr[i]; a piece running to
         # the next boundary beyond the episode end includes gap samples. Rebuild the three
         # pieces of each episode explicitly from the piece sums.
@@ -322,28 +330,79 @@ def classify_shapes(s1, jump, s2, broken=None, *, scale=None, duration_pre=None,
 # --------------------------------------------------------------------------------------
 
 
-def contact_arrays(contacts: pd.DataFrame, columns: Sequence[str] = ("fn", "fs")) -> dict[str, Any]:
+def _grid_layout(step: np.ndarray, cid: np.ndarray):
+    """Detect a complete regular grid stored step-major (all contacts of a sample, then
+    the next sample: how recorders append) or contact-major. Returns
+    ``(layout, steps, ids)`` or ``None`` (then the general path sorts)."""
+    n = len(step)
+    if n == 0:
+        return None
+    for layout, key, other in (("step", step, cid), ("contact", cid, step)):
+        k = int(np.argmax(key != key[0])) or n  # length of the first run of equal keys
+        if n % k:
+            continue
+        K = key.reshape(-1, k)
+        O = other.reshape(-1, k)
+        if not ((K == K[:, :1]).all() and (O == O[:1]).all()):
+            continue
+        inner, outer = O[0], K[:, 0]
+        if len(np.unique(outer)) != len(outer) or len(np.unique(inner)) != len(inner):
+            continue
+        if layout == "step":
+            return layout, outer, inner
+        return layout, inner, outer
+    return None
+
+
+def contact_arrays(contacts, columns: Sequence[str] = ("fn", "fs")) -> dict[str, Any]:
     """Long contacts table → ``steps`` (n_s,), ``contact_id`` (n_c,), one (n_c, n_s) array
-    per column and ``broken`` (n_c, n_s). Missing samples are filled from the nearest
-    earlier (else later) sample of the same contact."""
+    per column and ``broken`` (n_c, n_s), sorted by step and contact id.
+
+    ``contacts`` is a DataFrame or a mapping of column arrays. A complete grid written
+    step-major or contact-major is reshaped without sorting; otherwise rows are placed by
+    (contact, step), and missing samples are filled from the nearest earlier (else
+    later) sample of the same contact.
+    """
     need = ["step", "contact_id", "broken", *columns]
+    cols = contacts.columns if isinstance(contacts, pd.DataFrame) else list(contacts)
     for col in need:
-        if col not in contacts.columns:
+        if col not in cols:
             raise SchemaError(f"contacts table: missing column {col!r}")
-    step = contacts["step"].to_numpy(dtype=np.int64)
-    cid = contacts["contact_id"].to_numpy(dtype=np.int64)
+
+    def get(col, dtype):
+        v = contacts[col]
+        return v.to_numpy(dtype=dtype) if isinstance(v, pd.Series) else np.asarray(v, dtype=dtype)
+
+    step = get("step", np.int64)
+    cid = get("contact_id", np.int64)
+    grid = _grid_layout(step, cid)
+    if grid is not None:
+        layout, steps, ids = grid
+        n_c, n_s = len(ids), len(steps)
+        s_ord = np.argsort(steps, kind="stable")
+        c_ord = np.argsort(ids, kind="stable")
+        s_sorted = bool(np.all(s_ord == np.arange(n_s)))
+        c_sorted = bool(np.all(c_ord == np.arange(n_c)))
+        out: dict[str, Any] = {"steps": steps[s_ord], "contact_id": ids[c_ord]}
+        for col in (*columns, "broken"):
+            v = get(col, bool if col == "broken" else np.float64)
+            arr = v.reshape(n_s, n_c).T if layout == "step" else v.reshape(n_c, n_s)
+            if not c_sorted:
+                arr = arr[c_ord]
+            if not s_sorted:
+                arr = arr[:, s_ord]
+            out[col] = np.ascontiguousarray(arr)
+        return out
+
     steps, si = np.unique(step, return_inverse=True)
     ids, ci = np.unique(cid, return_inverse=True)
     n_c, n_s = len(ids), len(steps)
-    out: dict[str, Any] = {"steps": steps, "contact_id": ids}
-    complete = len(contacts) == n_c * n_s
-    flat = ci * n_s + si
-    if complete and np.unique(flat).size != len(flat):
-        complete = False
+    out = {"steps": steps, "contact_id": ids}
+    flat = ci * n_s + si  # duplicate (contact, step) rows: the last one wins
     filled = np.zeros(n_c * n_s, dtype=bool)
     filled[flat] = True
     for col in (*columns, "broken"):
-        v = contacts[col].to_numpy(dtype=bool if col == "broken" else np.float64)
+        v = get(col, bool if col == "broken" else np.float64)
         arr = np.zeros(n_c * n_s, dtype=v.dtype) if col == "broken" else np.full(n_c * n_s, np.nan)
         arr[flat] = v
         arr = arr.reshape(n_c, n_s)
@@ -361,15 +420,19 @@ def segment_contacts(steps, series: Mapping[str, np.ndarray], broken, episodes: 
     """Fit and classify every (foreshock episode, contact) pair.
 
     ``series`` maps a component name (``fn``, ``fs``, or any other) to an
-    (n_contacts, n_samples) array. Mainshock rows of ``episodes`` (``is_mainshock``) are
+    (n_contacts, n_samples) array. Only foreshock episodes are fitted: rows with
+    ``is_mainshock`` or a lever arm <= 0 (the mainshock and anything after it) are
     skipped. Returns one row per (episode, contact) with ``episode_id``, ``peak``,
-    ``lever_arm``, ``contact_id``, ``broken_code``, ``n_pre``, ``n_post`` and, per
+    ``lever_arm``, ``contact_id``, ``broken_code``, ``cut_step``, ``n_pre``, ``n_post``
+    (samples in each fit), ``pre_steps``, ``post_steps`` (their spans in steps) and, per
     component ``X``: ``X_s1``, ``X_s2``, ``X_r2_pre``, ``X_r2_post``, ``X_pre_at_cut``,
     ``X_post_at_cut``, ``X_jump``, ``X_dslope`` (= s2 − s1), ``X_category``.
     """
     eps = episodes
     if "is_mainshock" in eps.columns:
         eps = eps[~eps["is_mainshock"].astype(bool)]
+    if "lever_arm" in eps.columns:
+        eps = eps[eps["lever_arm"].to_numpy() > 0]  # foreshocks only: episodes after the mainshock go
     eps = eps.reset_index(drop=True)
     steps = np.asarray(steps)
     br = np.asarray(broken, dtype=bool)
@@ -400,6 +463,8 @@ def segment_contacts(steps, series: Mapping[str, np.ndarray], broken, episodes: 
             dpost = np.maximum(steps[np.clip(b_idx, 0, len(steps) - 1)][:, None] - c_step, 1.0)
         else:
             dpre = dpost = 1.0
+        cols["pre_steps"] = np.repeat(np.asarray(dpre, dtype=float).reshape(-1), n_c) if n_e else np.zeros(0)
+        cols["post_steps"] = np.repeat(np.asarray(dpost, dtype=float).reshape(-1), n_c) if n_e else np.zeros(0)
         cat = classify_shapes(fit["s1"], fit["jump"], fit["s2"], codes, scale=scale,
                               duration_pre=dpre, duration_post=dpost, rtol=rtol)
         for k in ("s1", "s2", "r2_pre", "r2_post", "pre_at_cut", "post_at_cut", "jump"):
@@ -622,7 +687,7 @@ def headline_shares(records: pd.DataFrame, by: str | None = "run", rtol: float =
         s1n = r["fn_s1"].to_numpy(float)
         scale_s = np.maximum(np.abs(r["fs_pre_at_cut"].to_numpy(float)), np.finfo(float).tiny)
         scale_n = np.maximum(np.abs(r["fn_pre_at_cut"].to_numpy(float)), np.finfo(float).tiny)
-        npre = np.maximum(r["n_pre"].to_numpy(float), 1.0)
+        npre = np.maximum(r["pre_steps"].to_numpy(float), 1.0) if "pre_steps" in r else 1.0
         rising = (s1s > 0) & (np.abs(s1s) * npre > rtol * scale_s)
         strength_flat = ~((s1n > 0) & (np.abs(s1n) * npre > rtol * scale_n))
         ok = np.isfinite(s1s) & np.isfinite(s1n)
@@ -644,7 +709,9 @@ def headline_shares(records: pd.DataFrame, by: str | None = "run", rtol: float =
 # --------------------------------------------------------------------------------------
 
 
-def _read_columns(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+def _read_columns(path: Path, columns: Sequence[str], frame: bool = True):
+    """Only the named columns of a run table: a DataFrame, or (``frame=False``) a dict of
+    numpy arrays straight from Arrow (no pandas conversion)."""
     import pyarrow.parquet as pq
 
     try:
@@ -654,7 +721,16 @@ def _read_columns(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     for col in columns:
         if col not in names:
             raise SchemaError(f"{path}: missing column {col!r}")
-    return pd.read_parquet(path, columns=list(columns), engine="pyarrow")
+    if frame:
+        return pd.read_parquet(path, columns=list(columns), engine="pyarrow")
+    tbl = pq.read_table(path, columns=list(columns))
+    out = {}
+    for col in columns:
+        arr = tbl.column(col)
+        if arr.null_count:
+            raise SchemaError(f"{path}: column {col!r} has missing values")
+        out[col] = arr.to_numpy()
+    return out
 
 
 def analyze_run_grains(run, episodes: pd.DataFrame | None = None, components: Sequence[str] = ("fn", "fs"),
@@ -668,7 +744,7 @@ def analyze_run_grains(run, episodes: pd.DataFrame | None = None, components: Se
     path = run.table_path("contacts")
     if not path.exists():
         raise RunStateError(f"{path}: missing; the grain analysis needs monitored contacts")
-    df = _read_columns(path, ["step", "contact_id", "broken", *components])
+    df = _read_columns(path, ["step", "contact_id", "broken", *components], frame=False)
     if episodes is None:
         from labquake.segment import segment_run
 
@@ -722,17 +798,26 @@ def analyze_campaign_grains(
     runs = [r for r in find_runs(root) if r.has_table("contacts")]
     if not runs:
         raise InsufficientDataError(f"{root}: no complete run with contacts.parquet; simulate or import runs first")
-    recs = []
+    recs, skipped = [], []
     for run in runs:
-        if episodes is None:
-            eps = None
-        elif callable(episodes):
-            eps = episodes(run)
-        else:
-            eps = episodes.get(run.name)
-            if eps is None:
-                raise InsufficientDataError(f"no episodes given for run {run.name!r}")
-        recs.append(analyze_run_grains(run, eps, components=components, rtol=rtol))
+        try:
+            if episodes is None:
+                eps = None
+            elif callable(episodes):
+                eps = episodes(run)
+            else:
+                eps = episodes.get(run.name)
+                if eps is None:
+                    raise InsufficientDataError(f"no episodes given for run {run.name!r}")
+            recs.append(analyze_run_grains(run, eps, components=components, rtol=rtol))
+        except InsufficientDataError as exc:  # e.g. no fault cracks: no episodes to cut at
+            skipped.append(f"{run.name}: {exc}")
+    if skipped:
+        import warnings
+
+        warnings.warn(f"grain analysis skipped {len(skipped)} run(s): {'; '.join(skipped)}", stacklevel=2)
+    if not recs:
+        raise InsufficientDataError(f"{root}: no run could be analysed ({'; '.join(skipped)})")
     records = pd.concat(recs, ignore_index=True)
     if area is not None or cohesion is not None or friction_angle_deg is not None:
         fp = _fault_params(area, cohesion, friction_angle_deg)

@@ -107,6 +107,10 @@ def test_fits_match_polyfit_with_gaps_and_edges():
             r2 = 1 - (r @ r) / np.sum((y[i, c:b + 1] - y[i, c:b + 1].mean()) ** 2)
             assert fit["r2_post"][e, i] == pytest.approx(r2, abs=1e-8)
     assert list(fit["n_pre"]) == [91, 1, 501, 6] and list(fit["n_post"]) == [300, 1000, 499, 5]
+    # an episode outside the record gives NaN, not an error
+    beyond = pd.DataFrame({"start": [steps[-1] + 100], "end": [steps[-1] + 200], "peak": [steps[-1] + 150]})
+    fit = two_piece_fit(steps, y, beyond)
+    assert np.isnan(fit["s1"]).all() and np.isnan(fit["jump"]).all() and list(fit["n_pre"]) == [0]
 
 
 def test_overlap_identical_one_disjoint_zero():
@@ -238,3 +242,19 @@ def test_campaign_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InsufficientDataError, match="no complete run"):
         analyze_campaign_grains(tmp_path / "empty")
+
+
+def test_contact_arrays_grid_layouts_agree():
+    rng = np.random.default_rng(5)
+    steps, ids = np.array([40, 0, 20]), np.array([9, 2, 5, 7])
+    S, C = np.meshgrid(steps, ids, indexing="ij")  # step-major rows
+    fn = rng.normal(size=S.shape)
+    base = pd.DataFrame({"step": S.ravel(), "contact_id": C.ravel(), "fn": fn.ravel(), "fs": -fn.ravel(),
+                         "broken": (S > 20).ravel()})
+    want = contact_arrays(base.sample(frac=1.0, random_state=1).reset_index(drop=True))  # general path
+    for df in (base, base.sort_values(["contact_id", "step"]).reset_index(drop=True)):
+        got = contact_arrays({c: df[c].to_numpy() for c in df})
+        for k in ("steps", "contact_id", "fn", "fs", "broken"):
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    np.testing.assert_array_equal(want["steps"], [0, 20, 40])
+    np.testing.assert_array_equal(want["contact_id"], [2, 5, 7, 9])

@@ -75,6 +75,11 @@ def stress_strength_figure(pdfs: pd.DataFrame, overlap: pd.DataFrame | None = No
     nrow = int(np.ceil(n / ncol))
     fig = _figure(figsize=(2.6 * ncol, 2.2 * nrow + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, squeeze=False)).ravel()
+    width = float(np.min(np.diff(starts))) if len(starts) > 1 else None
+    if overlap is not None and "window_end" in overlap:
+        ends = dict(zip(overlap["window_start"], overlap["window_end"]))
+    else:
+        ends = {}
     for ax, s in zip(axes, starts):
         d = pdfs[pdfs["window_start"] == s]
         lo, hi = d["bin_lo"].to_numpy(float) / 1e6, d["bin_hi"].to_numpy(float) / 1e6
@@ -82,7 +87,8 @@ def stress_strength_figure(pdfs: pd.DataFrame, overlap: pd.DataFrame | None = No
                   color="tab:orange", label="shear stress")
         ax.stairs(d["pdf_strength"].to_numpy(float) * 1e6, np.append(lo, hi[-1:]), fill=True, alpha=0.5,
                   color="tab:blue", label="shear strength")
-        title = f"{-int(s)} steps"
+        e = ends.get(s, s + width if width else None)
+        title = f"{-e / 1e3:g}k to {-s / 1e3:g}k steps" if e is not None else f"from {-s / 1e3:g}k steps"
         if overlap is not None:
             o = overlap.loc[overlap["window_start"] == s, "overlap"]
             if len(o) and np.isfinite(o.iloc[0]):

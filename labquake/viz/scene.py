@@ -315,7 +315,11 @@ class ContactForceScene:
         in_notebook = _in_notebook()
         if in_notebook:
             backend = jupyter_backend or ("trame" if _has_trame() else "static")
-            if backend == "static" or not _has_trame():
+            if backend in ("trame", "client", "server") and not _has_trame():
+                import warnings
+
+                warnings.warn("trame is not installed (pip install 'labquake[viz]'); showing a static image",
+                              stacklevel=2)
                 backend = "static"
             if not os.environ.get("DISPLAY"):
                 configure_offscreen()
