@@ -57,6 +57,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -914,10 +915,17 @@ def run_campaign(
     if analysis:
         for label, fn in analysis_stages(spec):
             t0 = time.perf_counter()
-            try:
-                fn(out)
-            except Exception as exc:  # noqa: BLE001 - reported, and the next stage runs
-                stage_errors[label] = _stage_failure(out, label, exc)
+            log(f"{label}: running")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    fn(out)
+                except Exception as exc:  # noqa: BLE001 - reported, and the next stage runs
+                    stage_errors[label] = _stage_failure(out, label, exc)
+            for w in caught:
+                if issubclass(w.category, UserWarning):
+                    log(f"{label}: warning: {' '.join(str(w.message).split())}")
+            if label in stage_errors:
                 log(f"{label}: skipped: {stage_errors[label]}")
             stages[label] = time.perf_counter() - t0
             _write_state(out, spec, status, errors, stages, {**extra, "stage_errors": stage_errors})

@@ -70,19 +70,24 @@ STAT_COLUMNS: list[tuple[str, str, str, tuple[str, ...]]] = [
 ]
 _RUN_NAMES = ("run", "run_name", "name")
 
-#: sections of figures/*.png by file-name keywords (first matching section wins)
-_SECTIONS: list[tuple[str, str, tuple[str, ...]]] = [
-    ("loading", "Loading curves", ("loading", "stress_strain", "stress-strain")),
-    ("kdf", "Fault-crack KDFs and episodes", ("kdf", "kde", "episode", "segment")),
-    ("seismicity", "Catalog statistics (b, D2)", ("bvalue", "b_value", "gutenberg", "magnitude", "fractal", "d2", "seismicity", "fmd")),
-    ("clouds", "Point clouds and distances", ("cloud", "distance", "hausdorff", "chamfer", "emd", "matrix")),
-    ("trees", "Dendrograms", ("dendro", "tree", "linkage")),
-    ("bk", "B_k tree comparison", ("bk", "fowlkes", "b_k")),
-    ("grains_cat", "Contact-force categories", ("categor", "class")),
-    ("grains_overlap", "Stress–strength overlap", ("overlap", "strength", "pdf")),
-    ("grains_acc", "Acceleration of contact forces", ("accel", "slope", "roc")),
+#: sections of figures/*.png by file-name prefix (pipeline and grain figures), in report order
+FIGURE_SECTIONS: list[tuple[str, str]] = [
+    ("seismicity", "Catalog statistics: b-values and D2"),
+    ("distances_", "Distances between the runs' foreshock and mainshock clouds"),
+    ("dendrograms_", "Dendrograms of the foreshock (Tf) and mainshock (Tm) trees"),
+    ("bk_", "B_k: Fowlkes–Mallows comparison of Tf and Tm"),
+    ("grains_", "Grain scale: contact categories, stress–strength overlap, acceleration"),
 ]
+#: the stages of a campaign (labquake.batch), in order
+STAGE_ORDER = ("prepare", "simulate", "analysis", "grains", "report")
+#: per-run figures, listed by name (the report shows overview figures of all runs instead)
+PER_RUN_PREFIXES = ("loading_", "kdf_")
 
+#: reference shares of the grain-scale records (ye2024.md §1)
+GRAIN_REFERENCE = {
+    "share_shear_rising_strength_not": "about 25% (shear force accumulates without a gain in shear strength)",
+    "share_unloading": "about 10% (unloading by the foreshock)",
+}
 
 # --------------------------------------------------------------------------------------
 # Numbers
@@ -308,7 +313,7 @@ def _scene_png(rd: RunDirectory, step: int) -> bytes | None:
 
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "scene.png"
-            render_run(rd.path, step, out, window_size=(900, 900))
+            render_run(rd.path, step, out, window_size=(900, 900), events=False, cracks=False)
             return out.read_bytes()
     except Exception:  # noqa: BLE001 - no OpenGL here, or no scene module: matplotlib instead
         return None
@@ -441,16 +446,6 @@ def _reproduction_table(df: pd.DataFrame, overrides: Mapping[str, Mapping[str, A
     )
 
 
-def _classify(name: str) -> str:
-    low = name.lower()
-    for key, _, words in _SECTIONS:
-        if key.startswith("grains") and not low.startswith("grains"):
-            continue
-        if any(w in low for w in words):
-            return key
-    return "grains_other" if low.startswith("grains") else "other"
-
-
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -471,28 +466,34 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     figdir = campaign_dir / "figures"
     name = state.get("name") or campaign_dir.name
     run_states = state.get("runs") or {}
-    overrides = {k: v.get("overrides", {}) for k, v in run_states.items()}
     parts: list[str] = []
     add = parts.append
 
-    # -- summary ---------------------------------------------------------------------
+    def own_figure(fname: str, data: bytes | None) -> bytes | None:
+        """A figure the report makes: also saved in figures/ for use elsewhere."""
+        if data is not None:
+            with contextlib.suppress(LabquakeError):
+                atomic_write_bytes(figdir / fname, data)
+        return data
+
+    # -- summary -------------------------------------------------------------------------
     n_all = len(run_states) or len(runs)
     failed = {k: v for k, v in run_states.items() if v.get("status") == "failed"}
-    not_done = {k: v for k, v in run_states.items() if v.get("status") not in ("complete", "failed")}
+    unfinished = [k for k, v in run_states.items() if v.get("status") not in ("complete", "failed")]
     add(f"<h1>labquake campaign <code>{_e(name)}</code></h1>")
     add(
         f"<p>{len(runs)} of {n_all} runs complete"
         + (f', <span class="warn">{len(failed)} failed</span>' if failed else "")
-        + (f', <span class="warn">{len(not_done)} not finished</span>' if not_done else "")
-        + f". Campaign directory <code>{_e(campaign_dir.resolve())}</code>. Report written "
+        + (f', <span class="warn">{len(unfinished)} not finished</span>' if unfinished else "")
+        + f". Campaign directory <code>{_e(campaign_dir.resolve())}</code>. Written "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.</p>"
     )
     stages = state.get("stages_s") or {}
+    stages = {k: stages[k] for k in sorted(stages, key=lambda k: (STAGE_ORDER.index(k) if k in STAGE_ORDER else 99, k))}
     if stages:
-        total = sum(stages.values())
-        add("<table><tr><th class=\"l\">stage</th><th>wall time [s]</th></tr>"
+        add('<table><tr><th class="l">stage</th><th>wall time [s]</th></tr>'
             + "".join(f'<tr><td class="l">{_e(k)}</td><td>{v:.1f}</td></tr>' for k, v in stages.items())
-            + f'<tr><td class="l"><b>total</b></td><td><b>{total:.1f}</b></td></tr></table>')
+            + f'<tr><td class="l"><b>total</b></td><td><b>{sum(stages.values()):.1f}</b></td></tr></table>')
     stage_errors = state.get("stage_errors") or {}
     if failed or stage_errors:
         add("<h2>Problems</h2><ul>")
@@ -502,94 +503,96 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
             add(f'<li class="warn">stage {_e(k)}: {_e(v)}</li>')
         add("</ul>")
 
-    # -- reproduction table ------------------------------------------------------------
+    # -- reproduction table ----------------------------------------------------------------
     add("<h2>Reproduction of the reference ranges</h2>")
     if runs:
-        add(_reproduction_table(per_run_table(campaign_dir, tables), overrides))
+        add(_reproduction_table(per_run_table(campaign_dir, tables), {k: v.get("overrides", {}) for k, v in run_states.items()}))
     else:
         add('<p class="warn">No complete run.</p>')
+    if "runs" in tables and {"run", "included"} <= set(tables["runs"].columns):
+        excl = tables["runs"][~tables["runs"]["included"].astype(bool)]
+        if len(excl):
+            add(f'<p class="warn">{len(excl)} run(s) left out of the cloud and tree analysis:</p>' + _table(excl))
 
-    # -- figures -------------------------------------------------------------------------
-    pngs = sorted(p for p in figdir.glob("*.png") if not p.name.startswith(OWN_PREFIX)) if figdir.is_dir() else []
-    by_section: dict[str, list[Path]] = {}
-    for p in pngs:
-        by_section.setdefault(_classify(p.stem), []).append(p)
+    # -- loading curves and KDFs (overviews of every run) -----------------------------------
+    per_run = sorted(p.name for p in figdir.glob("*.png") if p.name.startswith(PER_RUN_PREFIXES)) if figdir.is_dir() else []
+    add("<h2>Loading curves</h2>")
+    data = own_figure(f"{OWN_PREFIX}loading.png", loading_figure(runs))
+    add(_img(data, "Differential stress against axial strain, every complete run.") if data else '<p class="note">No loading curve.</p>')
+    add("<h2>Fault-crack KDFs and episodes</h2>")
+    data = own_figure(f"{OWN_PREFIX}kdf.png", kdf_figure(runs))
+    add(_img(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.") if data else '<p class="note">No fault crack.</p>')
+    if per_run:
+        add(f'<p class="note">Per-run figures in <code>figures/</code>: {_e(", ".join(per_run))}.</p>')
 
-    def own(fname: str, data: bytes | None) -> bytes | None:
-        if data is not None:
-            with contextlib.suppress(LabquakeError):
-                atomic_write_bytes(figdir / fname, data)
-        return data
-
-    def section(key: str, title: str, generated: list[tuple[bytes, str]] = ()) -> None:
-        figs = by_section.pop(key, [])
-        if not figs and not generated:
-            return
+    # -- analysis figures ------------------------------------------------------------------
+    pngs = sorted(p for p in figdir.glob("*.png") if not p.name.startswith((OWN_PREFIX, *PER_RUN_PREFIXES))) if figdir.is_dir() else []
+    for prefix, title in FIGURE_SECTIONS:
+        figs = [p for p in pngs if p.name.startswith(prefix)]
+        pngs = [p for p in pngs if p not in figs]
+        if not figs and not (prefix == "bk_" and "bk" in tables):
+            continue
         add(f"<h2>{_e(title)}</h2>")
-        for data, cap in generated:
-            add(_img(data, cap))
         for p in figs:
             add(_img(p.read_bytes(), p.name))
+        if prefix == "bk_" and "bk" in tables:
+            add(_bk_table(tables["bk"]))
+        if prefix == "grains_" and "grains_headline" in tables:
+            head = tables["grains_headline"]
+            add("<p>Shares of the grain-scale records (reference: "
+                + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in GRAIN_REFERENCE.items()) + ")</p>" + _table(head))
 
-    gen_loading = [] if by_section.get("loading") else [(d, "Differential stress against axial strain, every complete run.") for d in [own(f"{OWN_PREFIX}loading.png", loading_figure(runs))] if d]
-    section("loading", "Loading curves", gen_loading)
-    gen_kdf = [] if by_section.get("kdf") else [(d, "Kernel density of fault-crack steps per run.") for d in [own(f"{OWN_PREFIX}kdf.png", kdf_figure(runs))] if d]
-    section("kdf", "Fault-crack KDFs and episodes", gen_kdf)
-    section("seismicity", "Catalog statistics (b, D2)")
-    section("clouds", "Point clouds and distances")
-    section("trees", "Dendrograms")
-    bk_tables = {k: t for k, t in tables.items() if re.search(r"(^|_)bk($|_)", k.lower()) or "fowlkes" in k.lower()}
-    if bk_tables or by_section.get("bk"):
-        add("<h2>B_k tree comparison</h2>")
-        for p in by_section.pop("bk", []):
-            add(_img(p.read_bytes(), p.name))
-        for k, t in bk_tables.items():
-            add(f"<h3>{_e(k)}</h3>" + _table(t))
-    grain_keys = [k for k in by_section if k.startswith("grains")]
-    if grain_keys:
-        add("<h2>Grain scale</h2>")
-        for key, title, _ in _SECTIONS:
-            if key.startswith("grains"):
-                figs = by_section.pop(key, [])
-                if figs:
-                    add(f"<h3>{_e(title)}</h3>")
-                    for p in figs:
-                        add(_img(p.read_bytes(), p.name))
-        for p in by_section.pop("grains_other", []):
-            add(_img(p.read_bytes(), p.name))
     add("<h2>Contact-force network (3D)</h2>")
     fn = force_network_image(runs)
     if fn is not None:
-        own(f"{OWN_PREFIX}force_network.png", fn[0])
-        add(_img(fn[0], f"Contact normal forces, {fn[1]}."))
+        own_figure(f"{OWN_PREFIX}force_network.png", fn[0])
+        add(_img(fn[0], f"Contact forces, {fn[1]}."))
     else:
         add('<p class="note">No run has snapshots.</p>')
-    if by_section.get("other"):
-        section("other", "Other figures")
+    if pngs:
+        add("<h2>Other figures</h2>")
+        for p in pngs:
+            add(_img(p.read_bytes(), p.name))
 
-    # -- tables ------------------------------------------------------------------------
+    # -- tables, config, versions ----------------------------------------------------------
+    add("<h2>Analysis tables</h2>")
     if tables:
-        add("<h2>Analysis tables</h2><table><tr><th class=\"l\">file</th><th>rows</th><th class=\"l\">columns</th></tr>")
+        add('<table><tr><th class="l">file</th><th>rows</th><th class="l">columns</th></tr>')
         for k, t in tables.items():
             add(f'<tr><td class="l">analysis/{_e(k)}.parquet</td><td>{len(t)}</td><td class="l">{_e(", ".join(map(str, t.columns)))}</td></tr>')
         add("</table>")
     else:
-        add('<h2>Analysis tables</h2><p class="note">None (the analysis did not run or wrote nothing).</p>')
-
-    # -- config and versions -------------------------------------------------------------
+        add('<p class="note">None (the analysis did not run or wrote nothing).</p>')
     add("<h2>Campaign config</h2>")
     spec_path = campaign_dir / "campaign.toml"
     add(f"<pre>{_e(spec_path.read_text(encoding='utf-8'))}</pre>" if spec_path.exists() else '<p class="note">campaign.toml not found.</p>')
     add("<h2>Software versions</h2><table>" + "".join(f'<tr><td class="l">{_e(k)}</td><td class="l">{_e(v)}</td></tr>' for k, v in _versions().items()) + "</table>")
 
     doc = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>labquake campaign {_e(name)}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
     atomic_write_text(out, doc)
+    with contextlib.suppress(OSError):  # a report is for sharing: readable like any new file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(out, 0o666 & ~umask)
     return out
+
+
+def _bk_table(bk: pd.DataFrame) -> str:
+    """B_k per level and metric with its p-values (permutation null, analytic, Holm)."""
+    cols = [c for c in ("metric", "method", "k", "B", "E", "p", "p_analytic", "p_holm", "p_bh", "null", "n_null") if c in bk.columns]
+    note = ""
+    if "p" in bk.columns and "metric" in bk.columns:
+        sig = bk[bk["p"] < 0.05].groupby("metric")["k"].apply(lambda k: ", ".join(str(int(x)) for x in k))
+        levels = "; ".join(f"{m}: k = {v}" for m, v in sig.items()) or "none"
+        note = (f'<p>Levels with p &lt; 0.05: {_e(levels)}. Reference (Ye et al. 2024): p &gt; 0.2% at every '
+                "level except k = 2 and k = 8, so \u201cno relation between foreshocks and mainshock\u201d "
+                "cannot be rejected.</p>")
+    return note + _table(bk[cols], max_rows=200)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def run(args) -> int:
     wall = time.perf_counter() - t0
     print(f"\nwall time {_hms(wall)}")
     for stage, secs in res.stages.items():
-        note = f"  ({res.stage_errors[stage]})" if stage in res.stage_errors else ""
+        note = "  (skipped, see above)" if stage in res.stage_errors else ""
         print(f"  {stage:<10} {_hms(secs):>9}{note}")
     n_ok = sum(1 for s in res.status.values() if s == "complete")
     print(f"runs: {n_ok} of {len(res.status)} complete in {res.out}")
