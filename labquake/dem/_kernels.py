@@ -77,7 +77,9 @@ W_CY = 27
 W_NTH = 28
 W_NZ = 29
 W_CREFF = 30
-NWAL = 32
+W_CRMIN = 32
+W_CMARG = 33
+NWAL = 40
 
 # ---- counters (cnt, int64)
 C_STEP = 0
@@ -89,6 +91,7 @@ C_NTHR = 5
 C_NBOND = 6
 C_NSORT = 7
 C_HASEXT = 8
+C_PARMIN = 9
 NCNT = 10
 
 # ---- pair state flags (pst, int8)
@@ -183,6 +186,10 @@ def _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd, bfn, bf
             area = math.pi * rr * rr
         if (not bonded) and ov <= 0.0:
             return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+        # translational relative motion only; the force acts at the particle centres
+        vx = vel[j, 0] - vel[i, 0]
+        vy = vel[j, 1] - vel[i, 1]
+        vz = vel[j, 2] - vel[i, 2]
         vn = vx * jx + vy * jy + vz * jz
         fn = hist[s, 3] - prm[P_JKN] * area * vn * dt
         kst = prm[P_JKS] * area * dt
@@ -219,13 +226,13 @@ def _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd, bfn, bf
         hist[s, 1] = fsy
         hist[s, 2] = fsz
         hist[s, 3] = fn
-        fjx = fn * jx + fsx
-        fjy = fn * jy + fsy
-        fjz = fn * jz + fsz
         if bonded or fn != 0.0:
             newst = newst | F_TOUCH
         else:
             newst = newst & ~F_TOUCH
+        if newst != st:
+            pst[s] = newst
+        return -(fn * jx + fsx), -(fn * jy + fsy), -(fn * jz + fsz), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ev
     else:
         vn = vx * nx + vy * ny + vz * nz
         tx = vx - vn * nx
@@ -742,7 +749,9 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
         wal[W_CSIG] = ftot / area
         wal[W_CREFF] = R
         return
-    # membrane-like pressure on the outermost particle of each (theta, z) cell
+    # membrane-like pressure: the load of each (theta, z) surface cell goes to the outermost
+    # particle of the cell and its 8 neighbours (theta periodic), so cells whose own
+    # outermost particle lies inside the sample hand their load to the true surface.
     nth = int(wal[W_NTH])
     nzb = int(wal[W_NZ])
     nb = nth * nzb
@@ -751,12 +760,16 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
         bini[k] = -1
     dth = 2.0 * math.pi / nth
     dzb = h / nzb
+    thresh = wal[W_CRMIN] - wal[W_CMARG]
     for p in range(n):
         if fixed[p]:
             continue
         x = pos[p, 0] - cx0
         y = pos[p, 1] - cy0
         rho = math.sqrt(x * x + y * y)
+        ro = rho + rad[p]
+        if ro < thresh:
+            continue
         th = math.atan2(y, x) + math.pi
         it = int(th / dth)
         if it >= nth:
@@ -767,7 +780,6 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
         elif iz >= nzb:
             iz = nzb - 1
         k = iz * nth + it
-        ro = rho + rad[p]
         if ro > binr[k]:
             binr[k] = ro
             bini[k] = p
@@ -775,28 +787,40 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
     ftot = 0.0
     atot = 0.0
     rsum = 0.0
+    rmin = 1e300
     nc = 0
-    for k in range(nb):
-        p = bini[k]
-        if p < 0:
-            continue
-        x = pos[p, 0] - cx0
-        y = pos[p, 1] - cy0
-        rho = math.sqrt(x * x + y * y)
-        a = binr[k] * dth * dzb
-        f = p_t * a
-        if rho > 0.0:
-            frc[p, 0] -= f * x / rho
-            frc[p, 1] -= f * y / rho
-        ftot += f
-        atot += a
-        rsum += binr[k]
-        nc += 1
+    for iz in range(nzb):
+        for it in range(nth):
+            best = -1.0
+            bp = -1
+            for ez in range(max(iz - 1, 0), min(iz + 2, nzb)):
+                for et in range(it - 1, it + 2):
+                    kk = ez * nth + (et % nth)
+                    if binr[kk] > best:
+                        best = binr[kk]
+                        bp = bini[kk]
+            if bp < 0:
+                continue
+            x = pos[bp, 0] - cx0
+            y = pos[bp, 1] - cy0
+            rho = math.sqrt(x * x + y * y)
+            a = best * dth * dzb
+            f = p_t * a
+            if rho > 0.0:
+                frc[bp, 0] -= f * x / rho
+                frc[bp, 1] -= f * y / rho
+            ftot += f
+            atot += a
+            rsum += best
+            if best < rmin:
+                rmin = best
+            nc += 1
     wal[W_CF] = ftot
     wal[W_CN] = nc
     wal[W_CAREA] = atot
     wal[W_CSIG] = ftot / atot if atot > 0.0 else 0.0
     wal[W_CREFF] = rsum / nc if nc > 0 else wal[W_CR]
+    wal[W_CRMIN] = rmin if nc > 0 else 0.0
 
 
 @njit(cache=True)
@@ -989,7 +1013,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             evs = np.zeros(m, dtype=np.int8)
             chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
         # -------- forces
-        if nthr > 1:
+        if nthr > 1 and m >= cnt[C_PARMIN]:
             _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
                                   bfn, bfs, bmom, bprop, bst, prm, pf, pti, ptj, evs, chf)
             _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)

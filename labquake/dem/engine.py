@@ -64,7 +64,8 @@ class Engine:
                  platens: Platens | None = None, cylinder: ConfiningCylinder | None = None,
                  dt: float | None = None, dt_safety: float = 0.2, local_damping: float = 0.0,
                  density_scale: float = 1.0, n_threads: int = 1, skin: float | None = None,
-                 sort_every: int = 10, fixed=None, velocities=None, angular_velocities=None):
+                 sort_every: int = 10, fixed=None, velocities=None, angular_velocities=None,
+                 parallel_min_pairs: int = 4000):
         pos = _as_positions(positions)
         n = pos.shape[0]
         rad = np.array(radii, dtype=np.float64, copy=True).reshape(-1)
@@ -100,6 +101,9 @@ class Engine:
         n_threads = int(n_threads)
         if n_threads < 1:
             raise ParameterError(f"n_threads must be >= 1, got {n_threads}")
+        parallel_min_pairs = int(parallel_min_pairs)
+        if parallel_min_pairs < 0:
+            raise ParameterError(f"parallel_min_pairs must be >= 0, got {parallel_min_pairs}")
         sort_every = int(sort_every)
         if sort_every < 0:
             raise ParameterError(f"sort_every must be >= 0, got {sort_every}")
@@ -199,6 +203,7 @@ class Engine:
             h = wal[K.W_ZT] - wal[K.W_ZB]
             wal[K.W_NTH] = max(8, int(round(2.0 * math.pi * cylinder.radius / (2.0 * rmean))))
             wal[K.W_NZ] = max(1, int(round(h / (2.0 * rmean))))
+            wal[K.W_CMARG] = 4.0 * float(rad.max())
 
         prm = np.zeros(K.NPRM)
         prm[K.P_DT] = dt_val
@@ -235,6 +240,7 @@ class Engine:
         cnt = np.zeros(K.NCNT, dtype=np.int64)
         cnt[K.C_SORTEV] = sort_every
         cnt[K.C_NTHR] = n_threads
+        cnt[K.C_PARMIN] = parallel_min_pairs
 
         meta = np.zeros(_NMETA)
         meta[_M_DENSITY] = density
