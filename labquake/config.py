@@ -71,14 +71,18 @@ DEFAULTS: dict[str, Any] = {
     },
     "loading": {
         "confining_stress": 150e6,  # Pa
+        "confinement": "wall",  # "wall": servo-controlled rigid cylinder (PFC triaxial); "pressure": engine membrane
+        "consolidation_ramp_steps": 3000,  # confining stress ramped up linearly over these steps
         "consolidation_tolerance": 0.02,  # relative error of axial and radial stress
-        "consolidation_max_steps": 60000,
+        "consolidation_ke_ratio": 2e-4,  # ... and kinetic / elastic energy below this (at rest)
+        "consolidation_max_steps": 20000,
         "consolidation_min_steps": 2000,
         "platen_velocity": 0.05,  # m/s, far-end velocity of the loading-frame spring
         "frame_stiffness": 2.0e9,  # N/m, loading-frame spring between actuator and platen
         "wall_stiffness_factor": 1.0,  # platen/cylinder stiffness relative to a particle contact
         "servo_gain": 0.5,  # confining servo gain (fraction of the stress error corrected per step, scaled)
         "stop_drop_fraction": 0.15,  # stop criterion: differential stress below (1 - f) * peak ...
+        "stop_min_peak": 30e6,  # Pa, ... once the peak differential stress exceeded this ...
         "tail_steps": 8000,  # ... then this many more steps
         "min_axial_steps": 2000,  # no stop before this many axial-loading steps
         "max_steps": 400000,  # hard step limit (whole run, consolidation included)
@@ -95,9 +99,10 @@ DEFAULTS: dict[str, Any] = {
         "loading_interval": 100,  # steps between loading-curve rows
         "contact_interval": 20,  # steps between monitored-contact rows
         "n_monitored": 100,  # monitored fault contacts
-        "snapshot_steps": [],  # explicit steps (axial-loading steps are counted from the run start)
-        "snapshot_at_peak": True,  # also a snapshot at the first sample after the peak
-        "snapshot_final": True,
+        "snapshot_steps": [],  # explicit steps (counted from the run start, consolidation included)
+        "snapshot_axial_start": True,  # snapshot when axial loading starts
+        "snapshot_mainshock": True,  # snapshot when the stop criterion detects the mainshock
+        "snapshot_final": True,  # snapshot at the last step
         "checkpoint_interval": 20000,  # steps between checkpoints
         "mt_interval": 5,  # steps between moment-tensor samples while an event is active
     },
@@ -112,6 +117,7 @@ _INT_KEYS = {
     ("seed",),
     ("loading", "consolidation_max_steps"),
     ("loading", "consolidation_min_steps"),
+    ("loading", "consolidation_ramp_steps"),
     ("loading", "tail_steps"),
     ("loading", "min_axial_steps"),
     ("loading", "max_steps"),
@@ -122,8 +128,8 @@ _INT_KEYS = {
     ("recording", "mt_interval"),
     ("ae", "time_window_steps"),
 }
-_STR_KEYS = {("name",), ("specimen", "file")}
-_BOOL_KEYS = {("recording", "snapshot_at_peak"), ("recording", "snapshot_final")}
+_STR_KEYS = {("name",), ("specimen", "file"), ("loading", "confinement")}
+_BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
 
 #: Tables that are accepted and dropped (owned by other modules).
@@ -218,13 +224,15 @@ def _validate(cfg: dict[str, Any]) -> None:
     _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")
     for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
         _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")
-    for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance"):
+    for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance",
+                "consolidation_ke_ratio", "stop_min_peak"):
         _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")
     _require(0.0 < ld["stop_drop_fraction"] < 1.0, f"loading.stop_drop_fraction must lie in (0, 1), got {ld['stop_drop_fraction']}")
-    for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps"):
+    for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps", "consolidation_ramp_steps"):
         _require(ld[key] >= 0, f"loading.{key} must be >= 0, got {ld[key]}")
     _require(ld["consolidation_max_steps"] >= ld["consolidation_min_steps"], "loading.consolidation_max_steps must be >= loading.consolidation_min_steps")
     _require(ld["max_steps"] > ld["consolidation_max_steps"], f"loading.max_steps ({ld['max_steps']}) must exceed loading.consolidation_max_steps ({ld['consolidation_max_steps']})")
+    _require(ld["confinement"] in ("wall", "pressure"), f"loading.confinement must be 'wall' or 'pressure', got {ld['confinement']!r}")
     _require(e["dt"] >= 0.0, f"engine.dt must be >= 0 (0 = automatic), got {e['dt']}")
     _require(0.0 < e["dt_safety"] <= 1.0, f"engine.dt_safety must lie in (0, 1], got {e['dt_safety']}")
     _require(0.0 <= e["damping_ratio"] < 1.0, f"engine.damping_ratio must lie in [0, 1), got {e['damping_ratio']}")

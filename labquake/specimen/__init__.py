@@ -1,18 +1,18 @@
 """Building saw-cut specimens: packing, fault blocks, bond selection, save/load.
 
-A :class:`Specimen` is the geometric part of a sample that several loading runs can share:
+A :class:`Specimen` is the geometric sample that several loading runs can share:
 
 * a dense random packing of spheres in the cylinder (:mod:`labquake.specimen.packing`);
 * the block label of each particle (``side``: 0 below / 1 above the saw-cut plane, the
-  side its centre lies on);
-* the bonded pairs: the closest pairs, smallest surface gap first, up to the target mean
-  coordination number (5.2 in the reference), never farther apart than
-  ``max_bond_gap`` mean diameters. A pair whose particles lie on different sides crosses
-  the fault and becomes a smooth-joint fault contact; any other pair a rock bond;
-* for each bond two standard-normal deviates ``z_t``, ``z_c``. The strengths are
-  ``mean + std * z`` with the means and spreads of the run config
-  (:func:`bond_strengths`), so a saved specimen keeps its strength *pattern* while a
-  parameter study changes the strength *level*.
+  side its centre lies on); pairs whose particles lie on different sides cross the fault
+  and interact through the smooth joint.
+
+Bonds are installed by the experiment once the packing is consolidated to the confining
+stress (:func:`select_bonds` on the consolidated positions, :func:`bond_strengths` drawn
+from the run's seeded generator): the closest pairs, smallest surface gap first, up to
+the target mean coordination number (5.2 in the reference), never farther apart than
+``max_bond_gap`` mean diameters. A pair that crosses the fault becomes a bonded smooth
+joint, any other pair a rock bond.
 
 The specimen file is a compressed ``.npz`` written atomically.
 """
@@ -32,23 +32,19 @@ from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
 from labquake.specimen.packing import Packing, pack_cylinder, pair_gaps
 
-__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "save_specimen", "load_specimen", "pack_cylinder"]
+__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "save_specimen", "load_specimen",
+           "check_matches", "pack_cylinder"]
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class Specimen:
-    """A packed, fault-cut cylinder with its bonded pairs (see the module docstring)."""
+    """A packed, fault-cut cylinder (see the module docstring)."""
 
     positions: np.ndarray  # (N, 3) m, centred at the origin, axis z
     radii: np.ndarray  # (N,) m
     side: np.ndarray  # (N,) int8, 1 on the fault normal's side
-    bond_i: np.ndarray  # (B,) int64, i < j
-    bond_j: np.ndarray  # (B,) int64
-    bond_gap: np.ndarray  # (B,) m, surface gap when bonded (negative = overlap)
-    z_tensile: np.ndarray  # (B,) standard-normal deviates of the tensile strength
-    z_cohesion: np.ndarray  # (B,) standard-normal deviates of the cohesion
     diameter: float
     length: float
     d_min: float
@@ -60,24 +56,6 @@ class Specimen:
     @property
     def n_particles(self) -> int:
         return int(len(self.radii))
-
-    @property
-    def n_bonds(self) -> int:
-        return int(len(self.bond_i))
-
-    @property
-    def fault(self) -> FaultPlane:
-        return FaultPlane(angle_deg=self.fault_angle_deg)
-
-    @property
-    def is_fault_bond(self) -> np.ndarray:
-        """(B,) bool: the pair crosses the saw-cut (becomes a smooth joint)."""
-        return self.side[self.bond_i] != self.side[self.bond_j]
-
-    @property
-    def coordination(self) -> float:
-        """Mean number of bonds per particle."""
-        return 2.0 * self.n_bonds / max(self.n_particles, 1)
 
     @property
     def solid_fraction(self) -> float:
@@ -113,9 +91,9 @@ def select_bonds(
 
 
 def build_specimen(config: dict[str, Any]) -> Specimen:
-    """Pack, cut and bond a specimen from a resolved run config (see :mod:`labquake.config`).
+    """Pack and cut a specimen from a resolved run config (see :mod:`labquake.config`).
 
-    All random draws come from ``numpy.random.default_rng(config['seed'])``.
+    All random draws come from a generator seeded with ``config['seed']``.
     """
     s = config["specimen"]
     rng = np.random.default_rng([int(config["seed"]), 0x5BEC])
@@ -124,43 +102,33 @@ def build_specimen(config: dict[str, Any]) -> Specimen:
     )
     fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
     side = (fault.signed_distance(packing.positions) > 0.0).astype(np.int8)
-    d_mean = 0.5 * (s["d_min"] + s["d_max"])
-    bi, bj, gap = select_bonds(packing.positions, packing.radii, s["coordination"], s["max_bond_gap"] * d_mean)
-    z_t = rng.standard_normal(len(bi))
-    z_c = rng.standard_normal(len(bi))
-    info = {
-        "packing_max_overlap": packing.max_overlap,
-        "target_coordination": float(s["coordination"]),
-        "max_bond_gap_m": float(s["max_bond_gap"] * d_mean),
-        "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
-    }
+    info = {"packing_max_overlap": packing.max_overlap}
     return Specimen(
-        positions=packing.positions, radii=packing.radii, side=side, bond_i=bi, bond_j=bj, bond_gap=gap,
-        z_tensile=z_t, z_cohesion=z_c, diameter=float(s["diameter"]), length=float(s["length"]),
-        d_min=float(s["d_min"]), d_max=float(s["d_max"]), fault_angle_deg=float(config["fault"]["angle_deg"]),
-        seed=int(config["seed"]), info=info,
+        positions=packing.positions, radii=packing.radii, side=side, diameter=float(s["diameter"]),
+        length=float(s["length"]), d_min=float(s["d_min"]), d_max=float(s["d_max"]),
+        fault_angle_deg=float(config["fault"]["angle_deg"]), seed=int(config["seed"]), info=info,
     )
 
 
-def bond_strengths(specimen: Specimen, config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Per-bond tensile strength, cohesion and friction angle from the config's means/spreads.
+def bond_strengths(rng: np.random.Generator, is_fault: np.ndarray, config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-bond tensile strength, cohesion and friction angle, drawn from ``rng``.
 
-    Strengths are ``mean + std * z`` floored at 10 % of the mean (a Gaussian tail must not
-    create bonds with zero or negative strength). Fault bonds take the ``[fault]`` values,
-    rock bonds the ``[rock]`` values.
+    Strengths are Gaussian, ``mean + std * z``, floored at 10 % of the mean (a Gaussian
+    tail must not create bonds of zero or negative strength). Fault bonds take the
+    ``[fault]`` values, rock bonds the ``[rock]`` values.
     """
-    fault = specimen.is_fault_bond
-    out = {}
-    for key, z in (("tensile_strength", specimen.z_tensile), ("cohesion", specimen.z_cohesion)):
+    fault = np.asarray(is_fault, dtype=bool)
+    z = {"tensile_strength": rng.standard_normal(len(fault)), "cohesion": rng.standard_normal(len(fault))}
+    out: dict[str, np.ndarray] = {}
+    for key in ("tensile_strength", "cohesion"):
         mean = np.where(fault, config["fault"][key], config["rock"][key])
         std = np.where(fault, config["fault"][key + "_std"], config["rock"][key + "_std"])
-        out[key] = np.maximum(mean + std * z, 0.1 * mean)
+        out[key] = np.maximum(mean + std * z[key], 0.1 * mean)
     out["friction_angle_deg"] = np.where(fault, config["fault"]["friction_angle_deg"], config["rock"]["friction_angle_deg"]).astype(float)
-    out["is_fault"] = fault
     return out
 
 
-_ARRAYS = ("positions", "radii", "side", "bond_i", "bond_j", "bond_gap", "z_tensile", "z_cohesion")
+_ARRAYS = ("positions", "radii", "side")
 _SCALARS = ("diameter", "length", "d_min", "d_max", "fault_angle_deg", "seed")
 
 
@@ -194,8 +162,6 @@ def load_specimen(path: str | os.PathLike) -> Specimen:
     except (KeyError, ValueError, OSError) as exc:
         raise DataFormatError(f"{path}: not a labquake specimen file ({type(exc).__name__}: {exc})") from None
     arrays["side"] = arrays["side"].astype(np.int8)
-    arrays["bond_i"] = arrays["bond_i"].astype(np.int64)
-    arrays["bond_j"] = arrays["bond_j"].astype(np.int64)
     scalars["seed"] = int(scalars["seed"])
     return Specimen(**arrays, **{k: (float(v) if k != "seed" else v) for k, v in scalars.items()}, info=info)
 

@@ -1,0 +1,530 @@
+"""The triaxial saw-cut stick-slip experiment: one run into one run directory.
+
+Protocol (Ye, Lui & Young 2024 §2, see ``simulations/paper.toml`` for the values):
+
+1. **Specimen**: packed and bonded (:mod:`labquake.specimen`), or loaded from
+   ``specimen.file``; a copy is saved as ``specimen.npz`` in the run directory so that
+   other runs can reuse it.
+2. **Consolidation**: both platens fixed at the bottom, the top one servo-controlled to the
+   confining stress, the lateral boundary at the confining stress; until axial and
+   confining stress are both within ``consolidation_tolerance`` of the target (and at
+   least ``consolidation_min_steps``), or ``consolidation_max_steps``.
+3. **Axial loading**: the drive point of a loading-frame spring (stiffness
+   ``frame_stiffness``) moves at ``platen_velocity``; the confinement servo holds.
+4. **Stop criterion**: once the differential stress has fallen below
+   ``(1 - stop_drop_fraction)`` times its running peak (the mainshock), ``tail_steps`` more
+   steps are run; otherwise the run stops at ``max_steps`` (``stop_reason`` in meta.json).
+
+Recorders: :mod:`labquake.recorders` (loading curve, cracks, monitored fault contacts),
+:mod:`labquake.ae` (AE events), :func:`labquake.io.vtk.write_snapshot` (snapshots).
+A checkpoint (engine ``state_dict`` plus all recorder state, one pickle written
+atomically) is kept in ``checkpoint/`` every ``checkpoint_interval`` steps;
+``simulate(..., resume=True)`` continues from it and produces the same tables as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labquake.ae.events import AERecorder
+from labquake.config import resolve_config
+from labquake.errors import OutputError, RunStateError
+from labquake.geometry import FaultPlane
+from labquake.io.rundir import RunDirectory, atomic_write_bytes, dumps_toml
+from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
+from labquake.specimen import (
+    Specimen,
+    bond_strengths,
+    build_specimen,
+    check_matches,
+    load_specimen,
+    save_specimen,
+    select_bonds,
+)
+
+__all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities"]
+
+_CHECKPOINT = "state.pkl"
+
+
+# --------------------------------------------------------------------------------------
+# Derived quantities
+# --------------------------------------------------------------------------------------
+
+
+def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
+    """Contact stiffnesses, wave speeds and the quasi-static measures implied by a config.
+
+    * contact normal stiffness ``kn = E* pi r^2 / (2 r)`` (PFC's ``emod`` deformability with
+      the mean radius r), bond normal stiffness per area ``E* / (2 r)``;
+    * P-wave speed of the bonded lattice ``v_p = d sqrt(k_total / m)`` (mean diameter d,
+      mean mass m with density scaling, k_total = contact + bond normal stiffness);
+      shear-wave speed ``v_s = v_p / sqrt(kn/ks)``;
+    * inertial number ``I = eps_dot d sqrt(rho / sigma_3)`` with ``eps_dot = v / L``.
+    """
+    s, r, ld, e = config["specimen"], config["rock"], config["loading"], config["engine"]
+    d = 0.5 * (s["d_min"] + s["d_max"])
+    rm = 0.5 * d
+    kn = r["modulus"] * math.pi * rm * rm / (2.0 * rm)
+    kn_pa = r["modulus"] / (2.0 * rm)
+    bond_area = math.pi * (r["radius_multiplier"] * rm) ** 2
+    k_total = kn + kn_pa * bond_area
+    # mean particle mass: E[d^3] for d uniform in [d_min, d_max]
+    if s["d_max"] > s["d_min"]:
+        ed3 = (s["d_max"] ** 4 - s["d_min"] ** 4) / (4.0 * (s["d_max"] - s["d_min"]))
+    else:
+        ed3 = s["d_min"] ** 3
+    rho = s["density"] * e["density_scale"]
+    m = rho * math.pi / 6.0 * ed3
+    vp = d * math.sqrt(k_total / m)
+    vs = vp / math.sqrt(r["stiffness_ratio"])
+    strain_rate = ld["platen_velocity"] / s["length"]
+    inertial = strain_rate * d * math.sqrt(rho / ld["confining_stress"])
+    return {
+        "mean_diameter": d, "kn": kn, "ks": kn / r["stiffness_ratio"], "bond_kn_per_area": kn_pa,
+        "bond_ks_per_area": kn_pa / r["stiffness_ratio"], "p_wave_speed": vp, "s_wave_speed": vs,
+        "strain_rate": strain_rate, "inertial_number": inertial,
+        "platen_speed_over_p_wave_speed": ld["platen_velocity"] / vp,
+    }
+
+
+def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1):
+    """Construct the engine for a specimen, unbonded, with the consolidation settings."""
+    from labquake import dem
+
+    s, r, f, ld, e = (config[k] for k in ("specimen", "rock", "fault", "loading", "engine"))
+    dq = derived_quantities(config)
+    fault = FaultPlane(angle_deg=f["angle_deg"])
+    contact = dem.LinearContact(kn=dq["kn"], ks=dq["ks"], mu=r["friction"], damping_ratio=e["damping_ratio"],
+                                rolling_mu=r["rolling_friction"])
+    bond = dem.RockBond(kn_per_area=dq["bond_kn_per_area"], ks_per_area=dq["bond_ks_per_area"],
+                        radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"])
+    joint = dem.SmoothJoint(normal=tuple(fault.normal), kn_per_area=f["kn_per_area"], ks_per_area=f["ks_per_area"],
+                            residual_mu=f["residual_friction"], area=f["contact_area"])
+    kw = ld["wall_stiffness_factor"] * dq["kn"]
+    half = 0.5 * specimen.length
+    platens = dem.Platens(z_bottom=-half, z_top=half, kn=kw, mode="servo", target_stress=ld["confining_stress"],
+                          servo_gain=ld["servo_gain"])
+    cyl = dem.ConfiningCylinder(radius=0.5 * specimen.diameter, kn=kw, target_stress=ld["confining_stress"],
+                                servo_gain=ld["servo_gain"], mode=ld["confinement"])
+    eng = dem.Engine(specimen.positions, specimen.radii, s["density"], contact, bond=bond, joint=joint,
+                     side=specimen.side, platens=platens, cylinder=cyl, dt=(e["dt"] or None), dt_safety=e["dt_safety"],
+                     local_damping=e["consolidation_local_damping"], density_scale=e["density_scale"], n_threads=n_threads)
+    return eng
+
+
+def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Bond the packing: closest pairs up to the target coordination number.
+
+    The experiment bonds the stress-free packing and then consolidates it (as PFC
+    bonded-particle models are prepared), so that the bonds carry their share of the
+    confining load: bonds installed at 150 MPa with zero force break in tension as soon
+    as the sample dilates laterally under axial load, although their contacts stay in
+    compression (a flat joint would carry that compression itself). Strengths are drawn
+    from a generator seeded with the run's seed. Returns a summary for meta.json.
+    """
+    s = config["specimen"]
+    pos = np.asarray(eng.positions)
+    rad = np.asarray(eng.radii)
+    d_mean = 0.5 * (s["d_min"] + s["d_max"])
+    bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
+    side = np.asarray(eng.side)
+    is_fault = side[bi] != side[bj]
+    rng = np.random.default_rng([int(config["seed"]), 0xB0D])
+    st = bond_strengths(rng, is_fault, config)
+    n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"])
+    return {"n_bonds": int(n), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
+            "coordination": 2.0 * n / len(rad), "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
+            "touching_fraction": float(np.mean(gap <= 0.0)) if len(gap) else 0.0}
+
+
+def _set_local_damping(eng: Any, alpha: float) -> None:
+    """Change the engine's local damping between stages (API addition or documented fallback)."""
+    if hasattr(eng, "set_damping"):
+        eng.set_damping(local_damping=alpha)
+    elif hasattr(eng, "set_local_damping"):
+        eng.set_local_damping(alpha)
+    else:  # engine without a setter: write the parameter slot (documented in the report)
+        from labquake.dem import _kernels as K
+
+        eng._a["prm"][K.P_ALPHA] = float(alpha)
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+
+
+class _Run:
+    """The mutable state of one run (everything here pickles into the checkpoint)."""
+
+    def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
+        s, rec, ae = config["specimen"], config["recording"], config["ae"]
+        dq = derived_quantities(config)
+        self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+        self.stage = "consolidation"
+        self.stage_start = 0
+        self.peak = -np.inf
+        self.peak_step = -1
+        self.trigger_step: int | None = None
+        self.end_step: int | None = None
+        self.stop_reason = ""
+        self.min_after_peak = np.inf
+        self.consolidation: dict[str, Any] = {}
+        self.axial_start_positions: np.ndarray | None = None
+        self.wall_time = 0.0
+        self.snapshots_done: list[int] = []
+        self.pending_snapshots: list[int] = []
+        self.rng = np.random.default_rng([int(config["seed"]), 0xAE])
+        self.loading = LoadingRecorder(specimen.length, 0.5 * specimen.diameter, self.fault, specimen.positions,
+                                       specimen.side, band=s["d_max"])
+        self.cracks = CrackLog()
+        vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
+        space = ae["space_window"] * dq["mean_diameter"]
+        tw = ae["time_window_steps"] or max(1, int(math.ceil(space / vs / eng.dt)))
+        self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt)
+        self.monitor: ContactMonitor | None = None
+        self.prev_state = contact_state(eng)
+        self.specimen_summary = {"n_particles": specimen.n_particles, "solid_fraction": specimen.solid_fraction, **specimen.info}
+        self.axial_start_boundary: dict[str, float] = {}
+        self.prep_cracks = [0, 0]  # rock, fault bond failures during consolidation
+        self.positions0 = specimen.positions.copy()
+        self.radii = specimen.radii.copy()
+        self.max_mem = 0
+
+
+def _checkpoint(run: RunDirectory, state: _Run, eng: Any) -> None:
+    payload = {"engine": eng.state_dict(), "run": state}
+    atomic_write_bytes(run.checkpoint_dir / _CHECKPOINT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _restore(run: RunDirectory):
+    from labquake.dem import Engine
+
+    try:
+        payload = pickle.loads((run.checkpoint_dir / _CHECKPOINT).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+        raise RunStateError(f"{run.checkpoint_dir}: unreadable checkpoint ({type(exc).__name__}); rerun without --resume into a new --out") from None
+    return Engine.from_state_dict(payload["engine"]), payload["run"]
+
+
+def _snapshot(run: RunDirectory, eng: Any, st: _Run) -> None:
+    try:
+        from labquake.io.vtk import write_snapshot
+    except ImportError:  # pragma: no cover - the VTK writer is another module's
+        return
+    c = eng.contacts()
+    cr = st.cracks.table(eng.dt)
+    write_snapshot(run.path, int(eng.step_count), np.asarray(eng.positions), np.asarray(eng.radii), c["i"], c["j"],
+                   c["fn"], np.linalg.norm(np.asarray(c["fs"]), axis=1), c["kind"], c["bonded"],
+                   cracks=cr if len(cr) else None)
+    st.snapshots_done.append(int(eng.step_count))
+
+
+def _rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def simulate(
+    config: dict[str, Any],
+    out: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    n_threads: int = 1,
+    _interrupt_at_step: int | None = None,
+) -> RunDirectory:
+    """Run one triaxial stick-slip simulation into a run directory.
+
+    Parameters
+    ----------
+    config
+        A run config (partial configs are resolved with :func:`labquake.config.resolve_config`).
+    out
+        The run directory to create.
+    resume
+        Continue from ``out/checkpoint`` if there is one; return at once if the run is
+        already complete. Without it an existing run directory is an error (nothing
+        already written is touched).
+    progress
+        Show a tqdm progress bar (steps/s, differential stress, cracks).
+    n_threads
+        Engine threads (the catalog does not depend on it).
+
+    Returns
+    -------
+    RunDirectory
+    """
+    cfg = resolve_config(config)
+    run = RunDirectory(out)
+    if run.path.exists() and not run.path.is_dir():
+        raise OutputError(f"{run.path} exists and is not a directory; choose another --out")
+    restored = None
+    if run.meta_path.exists():
+        if not resume:
+            raise RunStateError(f"{run.path} already holds a run (status {run.status}); pass --resume to continue it or choose another --out")
+        if run.is_complete():
+            return run
+        if run.config_path.exists() and run.read_config() != _roundtrip(cfg):
+            raise RunStateError(f"{run.path} was started with a different config; resume it with its own config.toml or choose another --out")
+        if (run.checkpoint_dir / _CHECKPOINT).exists():
+            restored = _restore(run)
+    elif run.path.exists() and any(p for p in run.path.iterdir() if not p.name.startswith(".")):
+        raise OutputError(f"{run.path} is not empty and is not a run directory; choose another --out")
+
+    t0 = time.perf_counter()
+    try:
+        if restored is None:
+            if cfg["specimen"]["file"]:
+                specimen = load_specimen(cfg["specimen"]["file"])
+                check_matches(specimen, cfg, source=cfg["specimen"]["file"])
+            else:
+                specimen = build_specimen(cfg)
+            run.start(cfg, meta={"name": cfg["name"], "seed": cfg["seed"]})
+            save_specimen(specimen, run.path / "specimen.npz")
+            eng = build_engine(cfg, specimen, n_threads=n_threads)
+            eng.set_cylinder(target_stress=0.0)
+            eng.set_platens(target_stress=0.0)
+            st = _Run(cfg, specimen, eng)
+            st.specimen_summary.update(install_specimen_bonds(eng, cfg))
+            st.loading.record(eng, "consolidation")
+        else:
+            eng, st = restored
+            if hasattr(eng, "set_threads"):
+                eng.set_threads(n_threads)
+            run.update_meta(status="running")
+        _loop(cfg, run, eng, st, progress, _interrupt_at_step, t0)
+        _finish(cfg, run, eng, st, t0)
+    except KeyboardInterrupt:
+        if run.meta_path.exists():
+            run.fail("interrupted; rerun with --resume to continue from the last checkpoint")
+        raise
+    except Exception as exc:
+        if run.meta_path.exists():
+            run.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    return run
+
+
+def _roundtrip(cfg: dict[str, Any]) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(dumps_toml(cfg))
+
+
+def _next_multiple(step: int, k: int) -> int:
+    return (step // k + 1) * k
+
+
+def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: int | None, t0: float) -> None:
+    from tqdm.auto import tqdm
+
+    from labquake.errors import ConfigError
+
+    ld, rec, e = cfg["loading"], cfg["recording"], cfg["engine"]
+    sig3 = ld["confining_stress"]
+    explicit = sorted(s for s in rec["snapshot_steps"] if s not in st.snapshots_done)
+    bar = tqdm(total=ld["max_steps"], initial=int(eng.step_count), unit="step", disable=not progress,
+               desc=cfg["name"], dynamic_ncols=True, mininterval=0.5)
+    last_post = -10**9
+    t_chunk = time.perf_counter()
+    try:
+        while True:
+            step = int(eng.step_count)
+            # -------- stop?
+            if st.end_step is not None and step >= st.end_step:
+                st.stop_reason = "mainshock"
+                break
+            if step >= ld["max_steps"]:
+                st.stop_reason = "max_steps"
+                break
+            # -------- chunk length, aligned to every boundary that needs a sample
+            base = rec["mt_interval"] if st.ae.active else rec["contact_interval"]
+            bounds = [step + base, _next_multiple(step, rec["loading_interval"]), _next_multiple(step, rec["checkpoint_interval"]),
+                      ld["max_steps"]]
+            if st.stage == "axial":
+                bounds.append(_next_multiple(step, rec["contact_interval"]))
+            if st.end_step is not None:
+                bounds.append(st.end_step)
+            bounds += [s for s in explicit if s > step][:1]
+            n = max(1, min(bounds) - step)
+            eng.run(n)
+            step = int(eng.step_count)
+            bar.update(n)
+            # -------- cracks and AE
+            state = contact_state(eng)
+            cr = eng.pop_cracks()
+            if st.stage == "consolidation":  # preparation damage: counted, not catalogued (PFC practice)
+                for k in (0, 1):
+                    st.prep_cracks[k] += int(np.count_nonzero(cr["kind"] == k))
+            elif len(cr["step"]):
+                st.cracks.add(cr)
+                st.ae.add_cracks(cr, st.prev_state)
+            st.ae.sample(state)
+            st.prev_state = state
+            # -------- stage logic
+            b = eng.boundary_state()
+            diff = float(b["axial_stress"] - b["confining_stress"])
+            if st.stage == "consolidation":
+                ramp = min(1.0, (step - st.stage_start) / max(ld["consolidation_ramp_steps"], 1))
+                eng.set_cylinder(target_stress=ramp * sig3)
+                eng.set_platens(target_stress=ramp * sig3)
+                err_a = abs(b["axial_stress"] - sig3) / sig3
+                err_c = abs(b["confining_stress"] - sig3) / sig3
+                in_stage = step - st.stage_start
+                ke_ratio = float(eng.kinetic_energy() / max(eng.elastic_energy(), 1e-300))
+                done = (in_stage >= max(ld["consolidation_min_steps"], ld["consolidation_ramp_steps"])
+                        and max(err_a, err_c) < ld["consolidation_tolerance"] and ke_ratio < ld["consolidation_ke_ratio"])
+                if done or in_stage >= ld["consolidation_max_steps"]:
+                    st.consolidation = {"steps": in_stage, "converged": bool(done), "axial_error": float(err_a),
+                                        "confining_error": float(err_c), "kinetic_to_elastic_energy": ke_ratio,
+                                        "rock_cracks": st.prep_cracks[0], "fault_cracks": st.prep_cracks[1]}
+                    st.loading.record(eng, "consolidation")
+                    _start_axial(cfg, run, eng, st)
+            else:
+                if diff > st.peak:
+                    st.peak, st.peak_step = diff, step
+                    st.min_after_peak = diff
+                st.min_after_peak = min(st.min_after_peak, diff)
+                if (st.trigger_step is None and step - st.stage_start >= ld["min_axial_steps"] and st.peak >= ld["stop_min_peak"]
+                        and diff < (1.0 - ld["stop_drop_fraction"]) * st.peak):
+                    st.trigger_step = step
+                    st.end_step = step + ld["tail_steps"]
+                    if rec["snapshot_mainshock"]:
+                        _snapshot(run, eng, st)
+                if step % rec["contact_interval"] == 0 and st.monitor is not None:
+                    st.monitor.record(eng)
+            if step % rec["loading_interval"] == 0:
+                st.loading.record(eng, st.stage)
+            if explicit and step >= explicit[0]:
+                _snapshot(run, eng, st)
+                explicit = [s for s in explicit if s > step]
+            if step % rec["checkpoint_interval"] == 0:
+                st.wall_time += time.perf_counter() - t_chunk
+                t_chunk = time.perf_counter()
+                st.max_mem = max(st.max_mem, _rss_mb())
+                _checkpoint(run, st, eng)
+                if interrupt_at is not None and step >= interrupt_at:
+                    raise KeyboardInterrupt
+            if not np.isfinite(diff):
+                raise ConfigError(f"the simulation blew up at step {step} (non-finite stress); lower engine.dt_safety")
+            if progress and step - last_post >= 2000:
+                bar.set_postfix_str(f"{st.stage} dq={diff / 1e6:.0f} MPa cracks={st.cracks.n}", refresh=False)
+                last_post = step
+    finally:
+        bar.close()
+        st.wall_time += time.perf_counter() - t_chunk
+
+
+def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
+    from labquake.dem import CONTACT_SMOOTH_JOINT
+
+    ld, rec, e = cfg["loading"], cfg["recording"], cfg["engine"]
+    st.stage = "axial"
+    st.stage_start = int(eng.step_count)
+    eng.set_platens(mode="velocity", velocity=ld["platen_velocity"], frame_stiffness=ld["frame_stiffness"])
+    _set_local_damping(eng, e["local_damping"])
+    pos = np.asarray(eng.positions).copy()
+    st.axial_start_positions = pos
+    st.loading.start_slip(pos)
+    b = eng.boundary_state()
+    st.axial_start_boundary = {k: float(v) for k, v in b.items()}
+    c = eng.contacts()
+    kind = np.asarray(c["kind"])
+    state = st.prev_state
+    # map contacts() rows onto the (sorted) ContactState rows
+    i, j = np.asarray(c["i"], np.int64), np.asarray(c["j"], np.int64)
+    key = np.minimum(i, j) * eng.n_particles + np.maximum(i, j)
+    order = np.searchsorted(state.key, key)
+    kind_sorted = np.zeros(len(state.key), dtype=np.int64)
+    kind_sorted[order] = kind
+    sel = select_monitored(st.rng, rec["n_monitored"], state, np.where(kind_sorted == CONTACT_SMOOTH_JOINT, 2, kind_sorted),
+                           pos, st.fault, 0.5 * cfg["specimen"]["diameter"], cfg["specimen"]["length"])
+    st.monitor = ContactMonitor(state.i[sel], state.j[sel], state.point[sel], pos)
+    st.monitor.record(eng)
+    if rec["snapshot_axial_start"]:
+        _snapshot(run, eng, st)
+
+
+def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
+    dq = derived_quantities(cfg)
+    state = contact_state(eng)
+    st.ae.close_all(state)
+    if st.loading.rows[-1][0] != eng.step_count:
+        st.loading.record(eng, st.stage)
+    if cfg["recording"]["snapshot_final"] and (not st.snapshots_done or st.snapshots_done[-1] != eng.step_count):
+        _snapshot(run, eng, st)
+    dt = float(eng.dt)
+    events = st.ae.events_table()
+    cracks = st.cracks.table(dt, st.ae.crack_event_ids())
+    loading = st.loading.table()
+    tables = {"loading": loading, "cracks": cracks, "events": events}
+    if st.monitor is not None:
+        tables["contacts"] = st.monitor.contacts_table()
+        tables["monitored"] = st.monitor.monitored_table()
+    for name, df in tables.items():
+        run.write_table(name, df)
+    ax = loading[loading["stage"] == "axial"]
+    # measured quasi-static state before the peak
+    pre = ax[ax["step"] <= max(st.peak_step, 0)]
+    if len(pre) >= 2:
+        rate = float((pre["axial_strain"].iloc[-1] - pre["axial_strain"].iloc[0]) / max(pre["time"].iloc[-1] - pre["time"].iloc[0], 1e-300))
+    else:
+        rate = dq["strain_rate"]
+    rho = cfg["specimen"]["density"] * cfg["engine"]["density_scale"]
+    f = cfg["fault"]
+    fault = st.fault.to_dict()
+    fault.update({"contact_area": f["contact_area"], "cohesion": f["cohesion"], "friction_angle_deg": f["friction_angle_deg"],
+                  "tensile_strength": f["tensile_strength"], "residual_friction": f["residual_friction"],
+                  "kn_per_area": f["kn_per_area"], "ks_per_area": f["ks_per_area"]})
+    stress_drop = float(st.peak - st.min_after_peak) if np.isfinite(st.peak) else 0.0
+    st.max_mem = max(st.max_mem, _rss_mb())
+    try:
+        engine_meta = eng.metadata()
+    except Exception:  # pragma: no cover
+        engine_meta = {}
+    run.complete(
+        dt=dt,
+        contact_interval=int(cfg["recording"]["contact_interval"]),
+        loading_interval=int(cfg["recording"]["loading_interval"]),
+        fault=fault,
+        wall_time_s=float(st.wall_time),
+        peak_memory_mb=float(st.max_mem),
+        counts={k: int(len(v)) for k, v in tables.items()} | {"fault_cracks": int(st.cracks.count(1)),
+                                                              "rock_cracks": int(st.cracks.count(0))},
+        steps=int(eng.step_count),
+        stop_reason=st.stop_reason,
+        stop_criterion={"drop_fraction": cfg["loading"]["stop_drop_fraction"], "tail_steps": cfg["loading"]["tail_steps"],
+                        "max_steps": cfg["loading"]["max_steps"]},
+        axial_start_step=int(st.stage_start) if st.stage == "axial" else None,
+        peak_differential_stress=float(st.peak) if np.isfinite(st.peak) else None,
+        peak_step=int(st.peak_step),
+        mainshock_step=st.trigger_step,
+        stress_drop=stress_drop,
+        consolidation=st.consolidation,
+        quasi_static={
+            "inertial_number": dq["inertial_number"],
+            "inertial_number_measured": float(abs(rate) * dq["mean_diameter"] * math.sqrt(rho / cfg["loading"]["confining_stress"])),
+            "strain_rate_measured": rate,
+            "platen_speed_over_p_wave_speed": dq["platen_speed_over_p_wave_speed"],
+            "p_wave_speed": dq["p_wave_speed"], "s_wave_speed": dq["s_wave_speed"],
+            "definition": "I = strain_rate * mean_diameter * sqrt(density * density_scale / confining_stress); "
+                          "v_p = d sqrt(k/m) of the bonded lattice",
+        },
+        ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window,
+            "mt_interval": cfg["recording"]["mt_interval"]},
+        specimen=st.specimen_summary,
+        engine=engine_meta,
+        density_scale=cfg["engine"]["density_scale"],
+        local_damping={"consolidation": cfg["engine"]["consolidation_local_damping"], "axial": cfg["engine"]["local_damping"]},
+        snapshots=st.snapshots_done,
+    )
