@@ -359,14 +359,14 @@ def _in_notebook() -> bool:
 
 
 def _write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
-    from matplotlib.image import imsave
+    from PIL import Image  # Pillow: a matplotlib dependency, much lighter to import
 
     from labquake.io.rundir import atomic_write
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise OutputError(f"{path}: the output must be a .png file")
-    return atomic_write(path, lambda tmp: imsave(tmp, img, format="png"))
+    return atomic_write(path, lambda tmp: Image.fromarray(np.ascontiguousarray(img)).save(tmp, format="PNG"))
 
 
 def render_png(snapshot: Mapping[str, Any], out: str | os.PathLike, **kwargs) -> Path:
