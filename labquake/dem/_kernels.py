@@ -824,7 +824,7 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
 
 
 @njit(cache=True)
-def _move_walls(wal, dt):
+def _move_walls(wal, dt, pos, rad):
     """Advance the top platen and the servo cylinder using the previous step's forces."""
     if wal[W_HASP] != 0.0:
         kn = wal[W_PKN]
@@ -845,10 +845,25 @@ def _move_walls(wal, dt):
         else:
             kf = wal[W_KF]
             if kf > 0.0:
+                # massless platen on a frame spring: solve F_particles(z) = kf (z - z_drive)
+                # at the particles' new positions (piecewise linear: Newton, exact per set)
                 wal[W_ZD] -= wal[W_PVEL] * dt
+                zd = wal[W_ZD]
                 zt = wal[W_ZT]
-                resid = wal[W_FTOP] - kf * (zt - wal[W_ZD])
-                wal[W_ZT] = zt + resid / (kn * wal[W_NTOP] + kf)
+                for _it in range(3):
+                    fp = 0.0
+                    ncon = 0
+                    for p in range(pos.shape[0]):
+                        o = rad[p] - (zt - pos[p, 2])
+                        if o > 0.0:
+                            fp += kn * o
+                            ncon += 1
+                    resid = fp - kf * (zt - zd)
+                    step = resid / (kn * ncon + kf)
+                    zt += step
+                    if abs(step) <= 1e-14 * (abs(zt) + 1e-300):
+                        break
+                wal[W_ZT] = zt
             else:
                 wal[W_ZT] -= wal[W_PVEL] * dt
                 wal[W_ZD] = wal[W_ZT]
@@ -1000,7 +1015,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             dd = ddx * ddx + ddy * ddy + ddz * ddz
             if dd > dmax2:
                 dmax2 = dd
-        _move_walls(wal, dt)
+        _move_walls(wal, dt, pos, rad)
         if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
             pi, pj, istart, jstart, jslots, hist, roll, pst, pbd = _rebuild(

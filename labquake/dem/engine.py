@@ -589,6 +589,8 @@ class Engine:
         k = int(a["cnt"][K.C_NCRK])
         f = a["crf"][:k].copy()
         g = a["cri"][:k].copy()
+        a["crf"][:k] = 0.0
+        a["cri"][:k] = 0
         a["cnt"][K.C_NCRK] = 0
         return {
             "step": g[:, 0].copy(),
@@ -622,6 +624,23 @@ class Engine:
             "point": np.ascontiguousarray(rows[:, 10:13]),
             "bond_area": rows[:, 13].copy(),
         }
+
+    def neighbor_pairs(self, max_gap: float | None = None) -> dict:
+        """Pairs of the neighbour list (user ids, i < j) with their surface gap
+        (negative = overlap); only those with gap <= ``max_gap`` if given."""
+        a = self._a
+        pi = a["pi"].astype(np.int64)
+        pj = a["pj"].astype(np.int64)
+        d = np.linalg.norm(a["pos"][pj] - a["pos"][pi], axis=1)
+        gap = d - a["rad"][pi] - a["rad"][pj]
+        oi = a["oid"][pi]
+        oj = a["oid"][pj]
+        keep = np.ones(gap.shape, dtype=bool) if max_gap is None else gap <= float(max_gap)
+        i = np.minimum(oi, oj)[keep]
+        j = np.maximum(oi, oj)[keep]
+        g = gap[keep]
+        order = np.lexsort((j, i))
+        return {"i": i[order], "j": j[order], "gap": g[order]}
 
     def lookup_pairs(self, i, j) -> dict:
         """State of the given pairs (user ids), in the given order."""
