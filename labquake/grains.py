@@ -273,15 +273,25 @@ def two_piece_fit(steps, forces, episodes: pd.DataFrame, share_cut: bool = True)
     return res
 
 
-def broken_codes(steps, broken, episodes: pd.DataFrame) -> np.ndarray:
+def broken_codes(steps, broken, episodes: pd.DataFrame, initially_broken: bool = False) -> np.ndarray:
     """(n_episodes, n_contacts) codes: 10 broken before the cut, 9 broken at or after the
-    cut but before the episode ends, 0 intact through the episode."""
+    cut but before the episode ends, 0 intact through the episode.
+
+    A contact counts as broken from the first sample at which its ``broken`` flag turns
+    from False to True. One flagged from its very first sample never broke during the
+    record (an unbonded contact: its force series is classified like any other) unless
+    ``initially_broken`` is True, when it is broken (10) throughout.
+    """
     steps = np.asarray(steps)
     br = np.asarray(broken, dtype=bool)
     if br.ndim == 1:
         br = br[None, :]
     n_c, n_s = br.shape
     a, c, b = _episode_indices(steps, episodes)
+    if n_s and not initially_broken:
+        # ignore the leading run of True; a later False -> True transition still counts
+        lead = np.logical_and.accumulate(br, axis=1)
+        br = br & ~lead
     any_b = br.any(axis=1)
     first = np.where(any_b, br.argmax(axis=1), n_s)  # first broken sample
     first = first[None, :]
@@ -416,13 +426,15 @@ def contact_arrays(contacts, columns: Sequence[str] = ("fn", "fs")) -> dict[str,
 
 
 def segment_contacts(steps, series: Mapping[str, np.ndarray], broken, episodes: pd.DataFrame,
-                     contact_id=None, rtol: float = 1e-9, share_cut: bool = True) -> pd.DataFrame:
+                     contact_id=None, rtol: float = 1e-9, share_cut: bool = True,
+                     initially_broken: bool = False) -> pd.DataFrame:
     """Fit and classify every (foreshock episode, contact) pair.
 
     ``series`` maps a component name (``fn``, ``fs``, or any other) to an
     (n_contacts, n_samples) array. Only foreshock episodes are fitted: rows with
     ``is_mainshock`` or a lever arm <= 0 (the mainshock and anything after it) are
-    skipped. Returns one row per (episode, contact) with ``episode_id``, ``peak``,
+    skipped. ``broken`` (n_contacts, n_samples) flags give codes 9 and 10 (see
+    :func:`broken_codes`). Returns one row per (episode, contact) with ``episode_id``, ``peak``,
     ``lever_arm``, ``contact_id``, ``broken_code``, ``cut_step``, ``n_pre``, ``n_post``
     (samples in each fit), ``pre_steps``, ``post_steps`` (their spans in steps) and, per
     component ``X``: ``X_s1``, ``X_s2``, ``X_r2_pre``, ``X_r2_post``, ``X_pre_at_cut``,
@@ -445,7 +457,7 @@ def segment_contacts(steps, series: Mapping[str, np.ndarray], broken, episodes: 
         "lever_arm": np.repeat(eps["lever_arm"].to_numpy(np.int64) if "lever_arm" in eps else np.zeros(n_e, np.int64), n_c),
         "contact_id": np.tile(ids, n_e),
     }
-    codes = broken_codes(steps, br, eps) if n_e else np.zeros((0, n_c), np.int8)
+    codes = broken_codes(steps, br, eps, initially_broken) if n_e else np.zeros((0, n_c), np.int8)
     cols["broken_code"] = codes.ravel()
     for name, arr in series.items():
         arr = np.asarray(arr, dtype=np.float64)
@@ -734,7 +746,7 @@ def _read_columns(path: Path, columns: Sequence[str], frame: bool = True):
 
 
 def analyze_run_grains(run, episodes: pd.DataFrame | None = None, components: Sequence[str] = ("fn", "fs"),
-                       rtol: float = 1e-9) -> pd.DataFrame:
+                       rtol: float = 1e-9, initially_broken: bool = False) -> pd.DataFrame:
     """Segment records of one run directory (see :func:`segment_contacts`), with the run's
     fault parameters and, when ``monitored.parquet`` exists, each contact's x, y, z."""
     from labquake.io.rundir import RunDirectory
@@ -751,7 +763,7 @@ def analyze_run_grains(run, episodes: pd.DataFrame | None = None, components: Se
         episodes = segment_run(run)
     arrs = contact_arrays(df, components)
     rec = segment_contacts(arrs["steps"], {c: arrs[c] for c in components}, arrs["broken"], episodes,
-                           contact_id=arrs["contact_id"], rtol=rtol)
+                           contact_id=arrs["contact_id"], rtol=rtol, initially_broken=initially_broken)
     fp = _fault_params(fault=meta.get("fault"))
     rec.insert(0, "run", run.name)
     for k, v in fp.items():
@@ -773,6 +785,7 @@ def analyze_campaign_grains(
     episodes: Callable[[Any], pd.DataFrame] | Mapping[str, pd.DataFrame] | None = None,
     figures: bool = True,
     rtol: float = 1e-9,
+    initially_broken: bool = False,
 ) -> dict[str, Path]:
     """Grain analysis of every complete run of a campaign.
 
@@ -786,7 +799,9 @@ def analyze_campaign_grains(
     ``episodes`` overrides :func:`labquake.segment.segment_run`: a callable taking the
     run, or a mapping from run name to an episodes table. ``area``/``cohesion``/
     ``friction_angle_deg`` override every run's fault parameters (meta.json ``fault``,
-    else the reference 2e-5 m², 55 MPa, 30°).
+    else the reference 2e-5 m², 55 MPa, 30°). ``initially_broken``: see
+    :func:`broken_codes` (by default a contact flagged broken from its first sample is
+    treated as unbonded, not as broken).
     """
     from labquake.io.rundir import atomic_write_parquet, find_runs
 
@@ -809,7 +824,8 @@ def analyze_campaign_grains(
                 eps = episodes.get(run.name)
                 if eps is None:
                     raise InsufficientDataError(f"no episodes given for run {run.name!r}")
-            recs.append(analyze_run_grains(run, eps, components=components, rtol=rtol))
+            recs.append(analyze_run_grains(run, eps, components=components, rtol=rtol,
+                                           initially_broken=initially_broken))
         except InsufficientDataError as exc:  # e.g. no fault cracks: no episodes to cut at
             skipped.append(f"{run.name}: {exc}")
     if skipped:

@@ -64,14 +64,17 @@ def test_each_of_the_eight_shapes_is_classified():
 
 def test_broken_contacts_are_9_or_10():
     rng = np.random.default_rng(3)
-    F = np.array([_series([SHAPES[2]] * 4, rng) for _ in range(4)])
+    F = np.array([_series([SHAPES[2]] * 4, rng) for _ in range(5)])
     broken = np.zeros_like(F, dtype=bool)
     broken[1, STEPS >= 25_000] = True  # after the cut of episode 1 (21,010): 9 there, 10 in episode 2
     broken[2, STEPS >= 21_020] = True  # at the cut of episode 1 (21,010 lies midway: ties go later)
     broken[3, STEPS >= 5_000] = True   # before the first cut: 10 everywhere
+    broken[4] = True                   # flagged from the first sample: unbonded, never broke
     rec = segment_contacts(STEPS, {"fn": F, "fs": F}, broken, EPISODES, share_cut=False)
     got = rec.pivot(index="contact_id", columns="episode_id", values="fn_category").to_numpy()
-    np.testing.assert_array_equal(got, [[2, 2, 2], [2, 9, 10], [2, 9, 10], [10, 10, 10]])
+    np.testing.assert_array_equal(got, [[2, 2, 2], [2, 9, 10], [2, 9, 10], [10, 10, 10], [2, 2, 2]])
+    rec = segment_contacts(STEPS, {"fn": F, "fs": F}, broken, EPISODES, initially_broken=True)
+    assert (rec.loc[rec["contact_id"] == 4, "fn_category"] == 10).all()
 
 
 def test_classify_table_and_zero_signs():
