@@ -17,8 +17,10 @@ __all__ = ["scene", "grain_figures"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        import importlib
+    """Import submodules on first access (``labquake.viz.scene``, ...)."""
+    import importlib
+    import importlib.util
 
+    if not name.startswith("_") and importlib.util.find_spec(f"labquake.viz.{name}") is not None:
         return importlib.import_module(f"labquake.viz.{name}")
     raise AttributeError(f"module 'labquake.viz' has no attribute {name!r}")
