@@ -34,8 +34,13 @@ def _load(name: str):
     return importlib.import_module(f"labquake.commands.{COMMANDS[name]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available sub-command."""
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every available sub-command.
+
+    Only the ``selected`` sub-command (all of them when ``None``) gets its full options:
+    some option lists import heavy numerical modules, and ``labquake render`` should not
+    pay for ``labquake analyze``'s imports.
+    """
     from labquake import __version__
 
     parser = argparse.ArgumentParser(prog="labquake", description="Laboratory-earthquake workbench.")
@@ -49,15 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not built yet
             raise
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
+        if selected is None or selected == name:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``labquake`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    selected = next((t for t in tokens if not t.startswith("-")), None)
+    parser = build_parser(selected if selected in COMMANDS else None)
+    args = parser.parse_args(tokens)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
