@@ -1,0 +1,77 @@
+"""Run-config resolution and validation (labquake.config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labquake.config import DEFAULTS, load_config, resolve_config
+from labquake.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_filled_and_input_not_mutated():
+    raw = {"seed": 7, "loading": {"platen_velocity": 0.1}}
+    cfg = resolve_config(raw)
+    assert raw == {"seed": 7, "loading": {"platen_velocity": 0.1}}
+    assert cfg["seed"] == 7
+    assert cfg["loading"]["platen_velocity"] == 0.1
+    assert cfg["loading"]["confining_stress"] == DEFAULTS["loading"]["confining_stress"]
+    assert cfg["fault"]["angle_deg"] == 30.0
+    # idempotent
+    assert resolve_config(cfg) == cfg
+
+
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ({"fault": {"angle_deg": 0.0}}, "fault.angle_deg"),
+        ({"fault": {"angle_deg": 90.0}}, "fault.angle_deg"),
+        ({"fault": {"angle_deg": -10}}, "fault.angle_deg"),
+        ({"loading": {"confining_stress": 0.0}}, "confining_stress"),
+        ({"loading": {"confining_stress": -1e6}}, "confining_stress"),
+        ({"specimen": {"d_max": 0.02}}, "particles too large"),
+        ({"specimen": {"d_min": 0.007}}, "d_min"),
+        ({"specimen": {"colour": "red"}}, "unknown config key 'specimen.colour'"),
+        ({"bogus": 1}, "unknown config key 'bogus'"),
+        ({"loading": {"max_steps": 2.5}}, "integer"),
+        ({"loading": {"platen_velocity": "fast"}}, "number"),
+        ({"loading": 3}, "table"),
+        ({"recording": {"snapshot_steps": [10, -1]}}, "snapshot_steps"),
+        ({"loading": {"confinement": "rubber"}}, "confinement"),
+    ],
+)
+def test_invalid_configs_raise_one_line_config_errors(raw, needle):
+    with pytest.raises(ConfigError) as ei:
+        resolve_config(raw)
+    msg = str(ei.value)
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_campaign_table_is_accepted_and_dropped():
+    cfg = resolve_config({"campaign": {"runs": 27, "anything": [1, 2]}, "seed": 3})
+    assert "campaign" not in cfg and cfg["seed"] == 3
+
+
+def test_load_config_file_errors_and_relative_specimen(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = = 3\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad)
+    good = tmp_path / "sub" / "run.toml"
+    good.parent.mkdir()
+    good.write_text('seed = 4\n[specimen]\nfile = "spec.npz"\n')
+    cfg = load_config(good)
+    assert cfg["specimen"]["file"] == str(good.parent.resolve() / "spec.npz")
+
+
+@pytest.mark.parametrize("name", ["paper.toml", "quick.toml"])
+def test_presets_resolve(name):
+    cfg = load_config(ROOT / "simulations" / name)
+    assert 0 < cfg["fault"]["angle_deg"] < 90
+    assert cfg["loading"]["confining_stress"] == 150e6
