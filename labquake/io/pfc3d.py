@@ -1240,36 +1240,6 @@ def build_in_temp(out: Path, fill) -> Path:
         raise
 
 
-def _to_arrow(df: pd.DataFrame):
-    import pyarrow as pa
-
-    cols = {}
-    for c in df.columns:
-        v = df[c]
-        if pd.api.types.is_numeric_dtype(v.dtype) or pd.api.types.is_bool_dtype(v.dtype):
-            cols[str(c)] = pa.array(v.to_numpy())
-        else:
-            cols[str(c)] = pa.array(v.astype(str).tolist(), pa.string())
-    return pa.table(cols)
-
-
-def write_table_fast(rd: RunDirectory, name: str, df: pd.DataFrame) -> Path:
-    """Like :meth:`RunDirectory.write_table` (validated, atomic, same parquet schema) but
-    without parquet dictionary encoding for numeric columns: forces and displacements are
-    all distinct, and trying dictionaries first makes a paper-size contacts table about
-    three times slower to write."""
-    import pyarrow.parquet as pq
-
-    from labquake.io.rundir import atomic_write
-
-    path = rd.table_path(name)
-    validate_table(name, df, path)
-    table = _to_arrow(df)
-    strings = [c for c in table.column_names if str(table.schema.field(c).type) in ("string", "large_string")]
-    return atomic_write(path, lambda p: pq.write_table(table, p, use_dictionary=strings or False,
-                                                       compression="snappy"))
-
-
 def write_run(run: PfcRun, out: str | os.PathLike, *, force: bool = False) -> RunDirectory:
     """Write a :class:`PfcRun` as a complete run directory at ``out`` (all or nothing)."""
     out = Path(out)
@@ -1283,7 +1253,7 @@ def write_run(run: PfcRun, out: str | os.PathLike, *, force: bool = False) -> Ru
         meta["pfc_import"] = run.report.to_dict()
         rd.start(run.config, meta)
         for name, df in run.tables.items():
-            write_table_fast(rd, name, df)
+            rd.write_table(name, df)
         for rel, df in run.extras.items():
             atomic_write_parquet(tmp / rel, df)
         rd.complete(wall_time_s=run.report.wall_time_s + (time.perf_counter() - t0))
