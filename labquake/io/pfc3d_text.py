@@ -323,9 +323,8 @@ def _raise_diagnosis(text: str, where: str, layout: Layout, ncols, extra_names) 
 
 
 def _numeric_fast(data: bytes, ncols: int | None = None) -> np.ndarray | None:
-    """Whole-file parse of a table of numbers: the numba parser (exact for the ~7-digit
-    numbers PFC writes), else pyarrow's CSV parser for single-space separated rows (the
-    layout FISH scripts and labquake's exports write). Returns an (n, k) float64 array
+    """Whole-file parse of a table of numbers with pyarrow's CSV parser, for
+    single-space separated rows (the layout FISH scripts and labquake's exports write). Returns an (n, k) float64 array
     (Fortran order: one contiguous column per field), or None when neither applies (the
     caller falls back to pandas and, on a problem, to the line-by-line diagnosis)."""
     m = _NONSPACE.search(data)
@@ -335,11 +334,6 @@ def _numeric_fast(data: bytes, ncols: int | None = None) -> np.ndarray | None:
     k = len(data[m.start(): end if end >= 0 else len(data)].split())
     if ncols is not None and k != ncols:
         return None
-    from labquake.io.pfc3d_fastparse import parse_numbers
-
-    mat = parse_numbers(data, k)
-    if mat is not None:
-        return mat
     head = data[:1 << 16]
     if (b"\t" in head or b"  " in head or head.startswith(b" ") or b"\n " in head or b" \n" in head
             or b" \r" in head or b"," in head or b"\n\n" in head):
