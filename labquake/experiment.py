@@ -391,10 +391,10 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
                     st.loading.record(eng, "consolidation")
                     _start_axial(cfg, run, eng, st)
             else:
-                if diff > st.peak:
+                if st.trigger_step is None and diff > st.peak:  # the peak before the mainshock
                     st.peak, st.peak_step = diff, step
                     st.min_after_peak = diff
-                st.min_after_peak = min(st.min_after_peak, diff)
+                st.min_after_peak = min(st.min_after_peak, diff)  # lowest stress after it (tail included)
                 if (st.trigger_step is None and step - st.stage_start >= ld["min_axial_steps"] and st.peak >= ld["stop_min_peak"]
                         and diff < (1.0 - ld["stop_drop_fraction"]) * st.peak):
                     st.trigger_step = step

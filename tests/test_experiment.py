@@ -1,0 +1,144 @@
+"""The triaxial experiment end to end: run directory, resume, quick preset (labquake.experiment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labquake.config import load_config, resolve_config
+from labquake.errors import RunStateError
+from labquake.experiment import derived_quantities, simulate
+from labquake.io.rundir import RunDirectory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ~170 particles, weak bonds, fast platen: cracks within a few thousand steps
+TINY = {
+    "name": "tiny",
+    "seed": 3,
+    "specimen": {"diameter": 0.016, "length": 0.032, "d_min": 0.0024, "d_max": 0.0028, "solid_fraction": 0.55},
+    "rock": {"tensile_strength": 20e6, "tensile_strength_std": 5e6, "cohesion": 60e6, "cohesion_std": 6e6},
+    "fault": {"tensile_strength": 10e6, "cohesion": 10e6, "cohesion_std": 3e6},
+    "loading": {"platen_velocity": 1.0, "frame_stiffness": 1e9, "max_steps": 8000, "consolidation_max_steps": 4000,
+                "consolidation_ramp_steps": 1500, "consolidation_min_steps": 1500, "stop_min_peak": 1e9},
+    "recording": {"checkpoint_interval": 1000, "loading_interval": 50, "n_monitored": 10, "snapshot_steps": [],
+                  "snapshot_axial_start": False, "snapshot_mainshock": False, "snapshot_final": True},
+}
+
+TABLES = ("loading", "cracks", "events", "contacts", "monitored")
+
+
+def _tables(run: RunDirectory) -> dict[str, pd.DataFrame]:
+    return {t: run.read_table(t) for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp") / "tiny"
+    return simulate(TINY, out, progress=False)
+
+
+def test_run_directory_contract(tiny_run):
+    run = tiny_run
+    meta = run.read_meta()
+    assert meta["status"] == "complete" and run.is_complete()
+    assert not run.checkpoint_dir.exists()
+    for key in ("dt", "contact_interval", "fault", "wall_time_s", "counts", "quasi_static", "versions", "units", "files"):
+        assert key in meta, key
+    for key in ("contact_area", "cohesion", "friction_angle_deg", "tensile_strength", "angle_deg", "normal"):
+        assert key in meta["fault"], key
+    qs = meta["quasi_static"]
+    dq = derived_quantities(resolve_config(TINY))
+    assert qs["inertial_number"] == pytest.approx(dq["inertial_number"])
+    assert qs["platen_speed_over_p_wave_speed"] == pytest.approx(1.0 / dq["p_wave_speed"])
+    t = _tables(run)
+    for name, df in t.items():
+        assert meta["counts"][name] == len(df)
+    cfg = run.read_config()
+    assert cfg["seed"] == 3 and cfg["specimen"]["d_min"] == 0.0024
+    # loading curve: differential = axial - confining; confinement held by the servo
+    ld = t["loading"]
+    np.testing.assert_allclose(ld.differential_stress, ld.axial_stress - ld.confining_stress)
+    ax = ld[ld.stage == "axial"]
+    assert len(ax) > 10
+    assert np.all(np.abs(ax.confining_stress / 150e6 - 1) < 0.05)
+    assert ax.differential_stress.max() == pytest.approx(meta["peak_differential_stress"], rel=0.05)
+    # cracks: only during axial loading, every crack assigned to an event or dropped (-1)
+    cr = t["cracks"]
+    assert len(cr) > 0 and cr.step.min() > meta["axial_start_step"]
+    assert set(cr.event_id) - {-1} <= set(t["events"].event_id)
+    ev = t["events"]
+    assert (ev.n_cracks.sum() + (cr.event_id == -1).sum()) == len(cr)
+    np.testing.assert_allclose(ev.mw, 2 / 3 * np.log10(ev.m0) - 6)
+    assert set(ev.on_fault) <= {True, False}
+    # fault crack events are on_fault
+    fault_ev = set(cr.loc[cr.kind == "fault", "event_id"]) - {-1}
+    assert ev.set_index("event_id").loc[sorted(fault_ev), "on_fault"].all() if fault_ev else True
+    # monitored contacts: 10 smooth joints sampled every contact_interval steps
+    mon, con = t["monitored"], t["contacts"]
+    assert len(mon) == 10 and set(mon.model) == {"smoothjoint"}
+    steps = np.unique(con.step)
+    assert np.all(np.diff(steps) == meta["contact_interval"])
+    assert len(con) == 10 * len(steps)
+    first = con[con.step == steps[0]]
+    assert np.allclose(first[["a_ux", "a_uy", "a_uz", "b_ux", "b_uy", "b_uz"]].to_numpy(), 0.0)
+    assert (run.path / "specimen.npz").exists()
+    assert any(run.snapshot_dir.glob("snapshot_*.vtm"))
+
+
+def test_existing_run_is_protected_and_resume_of_complete_is_a_no_op(tiny_run):
+    with pytest.raises(RunStateError, match="--resume"):
+        simulate(TINY, tiny_run.path, progress=False)
+    before = tiny_run.meta_path.read_text()
+    assert simulate(TINY, tiny_run.path, resume=True, progress=False).path == tiny_run.path
+    assert tiny_run.meta_path.read_text() == before
+    with pytest.raises(RunStateError, match="different config"):
+        other = dict(TINY, seed=4)
+        (tiny_run.path / "x").touch()
+        tiny_run.update_meta(status="failed")
+        try:
+            simulate(other, tiny_run.path, resume=True, progress=False)
+        finally:
+            tiny_run.update_meta(status="complete")
+
+
+def test_resume_after_a_kill_gives_the_same_catalog(tiny_run, tmp_path):
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        simulate(TINY, out, progress=False, _interrupt_at_step=5000)
+    run = RunDirectory(out)
+    assert run.status == "failed" and not run.is_complete()
+    assert (run.checkpoint_dir / "state.pkl").exists()
+    simulate(TINY, out, resume=True, progress=False)
+    assert run.is_complete()
+    a, b = _tables(tiny_run), _tables(run)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+@pytest.mark.slow
+def test_quick_preset_produces_a_mainshock(tmp_path):
+    cfg = load_config(ROOT / "simulations" / "quick.toml")
+    run = simulate(cfg, tmp_path / "quick", progress=False)
+    meta = run.read_meta()
+    assert meta["stop_reason"] == "mainshock"
+    peak, drop = meta["peak_differential_stress"], meta["stress_drop"]
+    assert drop >= cfg["loading"]["stop_drop_fraction"] * peak
+    ld = run.read_table("loading")
+    cr = run.read_table("cracks")
+    ms = meta["mainshock_step"]
+    # the drop comes with fault slip: the fault slips faster during the drop than before it
+    ax = ld[ld.stage == "axial"]
+    pre = ax[ax.step <= meta["peak_step"]]
+    post = ax[ax.step >= ms]
+    rate_pre = (pre.fault_slip.iloc[-1] - pre.fault_slip.iloc[0]) / (pre.step.iloc[-1] - pre.step.iloc[0])
+    rate_drop = (post.fault_slip.iloc[0] - pre.fault_slip.iloc[-1]) / max(ms - meta["peak_step"], 1)
+    assert rate_drop > 3 * rate_pre > 0
+    # fault cracks before the peak (foreshocks) and during the mainshock
+    fc = cr[cr.kind == "fault"]
+    assert (fc.step < meta["peak_step"]).sum() >= 3
+    assert ((fc.step >= meta["peak_step"]) & (fc.step <= ms + 2000)).sum() >= 1
+    assert run.read_table("events").on_fault.sum() >= 3
