@@ -110,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
         "space_window": 3.0,  # crack joins an event within this many mean diameters of its cracks
         "shear_wave_speed": 0.0,  # m/s, 0 = estimate from the contact stiffness
         "time_window_steps": 0,  # 0 = space window / shear-wave speed / dt
+        "extend_window": True,  # each joining crack extends the event's time window (cascades = one event)
     },
 }
 
@@ -129,7 +130,8 @@ _INT_KEYS = {
     ("ae", "time_window_steps"),
 }
 _STR_KEYS = {("name",), ("specimen", "file"), ("loading", "confinement")}
-_BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final")}
+_BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
+              ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
 
 #: Tables that are accepted and dropped (owned by other modules).

@@ -190,7 +190,7 @@ class _Run:
         vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
         space = ae["space_window"] * dq["mean_diameter"]
         tw = ae["time_window_steps"] or max(1, int(math.ceil(space / vs / eng.dt)))
-        self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt)
+        self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt, extend=ae["extend_window"])
         self.monitor: ContactMonitor | None = None
         self.prev_state = contact_state(eng)
         self.specimen_summary = {"n_particles": specimen.n_particles, "solid_fraction": specimen.solid_fraction, **specimen.info}
@@ -297,10 +297,10 @@ def simulate(
             st = _Run(cfg, specimen, eng)
             st.specimen_summary.update(install_specimen_bonds(eng, cfg))
             st.loading.record(eng, "consolidation")
+            st.wall_time += time.perf_counter() - t0  # specimen, engine and bonds
         else:
             eng, st = restored
-            if hasattr(eng, "set_threads"):
-                eng.set_threads(n_threads)
+            eng.n_threads = n_threads
             run.update_meta(status="running")
         _loop(cfg, run, eng, st, progress, _interrupt_at_step, t0)
         _finish(cfg, run, eng, st, t0)
@@ -520,7 +520,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
             "definition": "I = strain_rate * mean_diameter * sqrt(density * density_scale / confining_stress); "
                           "v_p = d sqrt(k/m) of the bonded lattice",
         },
-        ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window,
+        ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window, "extend_window": st.ae.extend,
             "mt_interval": cfg["recording"]["mt_interval"]},
         specimen=st.specimen_summary,
         engine=engine_meta,

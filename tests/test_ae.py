@@ -102,3 +102,16 @@ def test_clustering_in_space_and_time_and_max_moment_kept():
     # event 2 saw no force change at all (zero moment): dropped, its crack keeps id -1
     assert rec.crack_event_ids().tolist() == [0, 0, 1, -1]
     assert sorted(ev.index) == [0, 1]
+
+
+@pytest.mark.parametrize("extend, expected", [(True, [0, 0, 0]), (False, [0, 0, 1])])
+def test_each_crack_extends_the_event_window(extend, expected):
+    """Cracks 15 steps apart with a 20-step window: a cascade is one event only when extended."""
+    pairs = [(0, 1), (0, 2)]
+    pts = [[0, 0, 0], [0.002, 0, 0]]
+    zero = _state(0, pairs, np.zeros((2, 3)), pts)
+    rec = AERecorder(space_window=0.01, time_window=20, extend=extend)
+    cr = {"step": np.array([5, 20, 35]), "x": np.array([0.0, 0.001, 0.002]), "y": np.zeros(3), "z": np.zeros(3),
+          "size": np.full(3, 1e-3), "kind": np.zeros(3, int), "particle_a": np.array([0, 0, 0]),
+          "particle_b": np.array([1, 1, 1])}
+    assert rec.add_cracks(cr, zero).tolist() == expected

@@ -3,17 +3,20 @@
 Clustering (defaults justified in :mod:`labquake.config` and ``simulations/paper.toml``):
 
 * a crack joins an *open* event if it lies within ``space_window`` metres of one of that
-  event's cracks, and its step is at most ``time_window`` steps after the event's first
-  crack; if several events qualify it joins the one with the nearest crack; otherwise it
-  opens a new event. The default space window is 3 mean particle diameters (6 radii, as
-  in the public PFC implementation) and the default time window the time a shear wave
-  takes to cross it (about 30 steps in the reference model);
+  event's cracks, and its step is at most ``time_window`` steps after the event's latest
+  crack (each crack extends the event's window, so a cascade of cracks that keep
+  triggering each other within a shear-wave transit time is one event, as in Hazzard &
+  Young); if several events qualify it joins the one with the nearest crack; otherwise
+  it opens a new event. The default space window is 3 mean particle diameters (6 radii,
+  as in the public PFC implementation) and the default time window the time a shear wave
+  takes to cross it (about 30 steps in the reference model). ``extend=False`` measures the
+  window from the event's first crack instead;
 * the source particles of an event are the two particles of each of its cracks;
 * while an event is open its moment tensor (:func:`labquake.ae.moment.moment_tensor`) is
   sampled every few steps from the contact forces, with the force changes measured from
   the contact state sampled just before its first crack; the tensor of the largest scalar
   moment is kept;
-* an event closes at the first sample at or after ``step_start + time_window``.
+* an event closes at the first sample at or after its latest crack + ``time_window``.
 
 The recorder is engine-agnostic: the experiment feeds it contact states
 (:class:`ContactState`) and crack arrays.
@@ -100,6 +103,7 @@ class _Event:
     best_m: np.ndarray | None = None
     best_m0: float = 0.0
     last_sample: int = -1
+    last_crack: int = -1
 
     def centroid(self) -> np.ndarray:
         return np.mean(np.asarray(self.xyz), axis=0)
@@ -115,15 +119,18 @@ class AERecorder:
     time_window
         Event duration [steps] from its first crack.
     dt
-        Time step [s] (only to fill nothing; kept for the metadata).
+        Time step [s] (kept for the metadata).
+    extend
+        Measure the time window from the event's latest crack (default) or its first.
     """
 
-    def __init__(self, space_window: float, time_window: int, dt: float = 0.0) -> None:
+    def __init__(self, space_window: float, time_window: int, dt: float = 0.0, extend: bool = True) -> None:
         if space_window <= 0 or time_window < 1:
             raise ValueError("space_window must be > 0 and time_window >= 1 step")
         self.space_window = float(space_window)
         self.time_window = int(time_window)
         self.dt = float(dt)
+        self.extend = bool(extend)
         self._open: list[_Event] = []
         self._rows: list[dict[str, Any]] = []
         self._next_id = 0
@@ -159,7 +166,7 @@ class AERecorder:
             s = int(steps[k])
             best, best_d = None, np.inf
             for ev in self._open:
-                if s > ev.step_start + self.time_window:
+                if s > self._expiry(ev):
                     continue
                 d = float(np.min(np.linalg.norm(np.asarray(ev.xyz) - xyz[k], axis=1)))
                 if d <= self.space_window and d < best_d:
@@ -168,6 +175,7 @@ class AERecorder:
                 best = _Event(event_id=self._next_id, step_start=s, ref=reference)
                 self._next_id += 1
                 self._open.append(best)
+            best.last_crack = max(best.last_crack, s)
             best.xyz.append(xyz[k])
             best.size.append(float(cracks["size"][k]))
             best.particles.update((int(cracks["particle_a"][k]), int(cracks["particle_b"][k])))
@@ -188,11 +196,14 @@ class AERecorder:
                 if ev.best_m is None or m0 > ev.best_m0:
                     ev.best_m, ev.best_m0 = m, m0
                 ev.last_sample = state.step
-            if state.step >= ev.step_start + self.time_window:
+            if state.step >= self._expiry(ev):
                 self._close(ev)
             else:
                 still.append(ev)
         self._open = still
+
+    def _expiry(self, ev: _Event) -> int:
+        return (ev.last_crack if self.extend else ev.step_start) + self.time_window
 
     def close_all(self, state: ContactState) -> None:
         """Sample once more and close every open event (end of the run)."""
