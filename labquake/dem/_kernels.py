@@ -9,8 +9,10 @@ Conventions
   sign when a re-sort reverses the order of a pair.
 * ``hist[s, 0:3]``: linear contact shear spring (displacement) or, for a smooth joint, its
   shear force on j; ``hist[s, 3]``: smooth-joint normal force (compression +).
-* No fastmath: the same arithmetic compiled in the serial and the parallel path must give
-  bit-identical results.
+* The pair kernel ``_pair_range`` is written inline (no calls taking arrays inside the
+  loop: numba would add reference counting per call) and compiled with a restricted set of
+  fast-math flags (no reassociation), so the serial and the threaded specialisations
+  compute bit-identical pair forces.
 """
 
 from __future__ import annotations
@@ -101,8 +103,13 @@ F_TOUCH = 4
 
 CHUNK = 512  # slots per event-flag chunk
 
+# fast-math flags of the pair kernel: no reassociation (results must not depend on how the
+# surrounding code is optimised); contraction into FMA and reciprocal tricks are local to
+# each expression and identical in every specialisation of the same source.
+_FM = {"nnan", "ninf", "nsz", "contract"}
 
-@njit(cache=True)
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _rot_keep(x, y, z, nx, ny, nz):
     """Project (x,y,z) onto the plane normal to n and restore its length."""
     old2 = x * x + y * y + z * z
@@ -119,270 +126,332 @@ def _rot_keep(x, y, z, nx, ny, nz):
     return 0.0, 0.0, 0.0
 
 
-@njit(cache=True)
-def _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm):
-    """Force on i and torques on i and j of pair slot s; updates the pair's history.
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
+    """Pair forces of slots s0..s1-1; updates the pairs' history.
 
-    Returns (fix, fiy, fiz, tix, tiy, tiz, tjx, tjy, tjz, event) with event 0 none,
-    1 tension break, 2 shear break.
+    ``scatter``: add the forces to ``frc``/``trq`` directly (serial path, slot order);
+    otherwise store them per slot in ``pf`` (force on i), ``pti``, ``ptj`` for the
+    deterministic per-particle reduction. Bond failures are flagged in ``evs`` (1 tension,
+    2 shear) and ``chf`` (per CHUNK of slots). The body is written inline (no call taking
+    arrays), which keeps numba's reference counting out of the hot loop.
     """
-    dx = pos[j, 0] - pos[i, 0]
-    dy = pos[j, 1] - pos[i, 1]
-    dz = pos[j, 2] - pos[i, 2]
-    ri = rad[i]
-    rj = rad[j]
-    rsum = ri + rj
-    d2 = dx * dx + dy * dy + dz * dz
-    st = pst[s]
-    bonded = (st & F_BONDED) != 0
-    if (not bonded) and d2 >= rsum * rsum:
-        if st & F_TOUCH:
-            hist[s, 0] = 0.0
-            hist[s, 1] = 0.0
-            hist[s, 2] = 0.0
-            hist[s, 3] = 0.0
-            roll[s, 0] = 0.0
-            roll[s, 1] = 0.0
-            roll[s, 2] = 0.0
-            pst[s] = st & ~F_TOUCH
-        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
-    dt = prm[P_DT]
-    dist = math.sqrt(d2)
-    inv = 1.0 / dist
-    nx = dx * inv
-    ny = dy * inv
-    nz = dz * inv
-    ov = rsum - dist
-    ai = ri - 0.5 * ov
-    aj = rj - 0.5 * ov
-    # relative velocity of j's contact point w.r.t. i's
-    wx = aj * omg[j, 0] + ai * omg[i, 0]
-    wy = aj * omg[j, 1] + ai * omg[i, 1]
-    wz = aj * omg[j, 2] + ai * omg[i, 2]
-    vx = vel[j, 0] - vel[i, 0] - (wy * nz - wz * ny)
-    vy = vel[j, 1] - vel[i, 1] - (wz * nx - wx * nz)
-    vz = vel[j, 2] - vel[i, 2] - (wx * ny - wy * nx)
-    fjx = 0.0
-    fjy = 0.0
-    fjz = 0.0
-    mjx = 0.0
-    mjy = 0.0
-    mjz = 0.0
-    ev = 0
-    newst = st
-    if prm[P_HASJ] != 0.0 and side[i] != side[j]:
-        # ---------------- smooth joint
-        sg = prm[P_JSGN] if side[i] == 0 else -prm[P_JSGN]
-        jx = sg * prm[P_JNX]
-        jy = sg * prm[P_JNY]
-        jz = sg * prm[P_JNZ]
-        b = pbd[s]
-        if bonded:
-            area = bprop[b, 0]
-        elif prm[P_JAREA] > 0.0:
-            area = prm[P_JAREA]
-        else:
-            rr = prm[P_JRM] * min(ri, rj)
-            area = math.pi * rr * rr
-        if (not bonded) and ov <= 0.0:
-            return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
-        # translational relative motion only; the force acts at the particle centres
-        vx = vel[j, 0] - vel[i, 0]
-        vy = vel[j, 1] - vel[i, 1]
-        vz = vel[j, 2] - vel[i, 2]
-        vn = vx * jx + vy * jy + vz * jz
-        fn = hist[s, 3] - prm[P_JKN] * area * vn * dt
-        kst = prm[P_JKS] * area * dt
-        fsx = hist[s, 0] - kst * (vx - vn * jx)
-        fsy = hist[s, 1] - kst * (vy - vn * jy)
-        fsz = hist[s, 2] - kst * (vz - vn * jz)
-        if bonded:
-            fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-            if -fn / area > bprop[b, 2]:
-                ev = 1
-            elif fs / area > bprop[b, 3] + (fn / area) * bprop[b, 4]:
-                ev = 2
-            if ev != 0:
-                bonded = False
-                newst = (newst & ~F_BONDED) | F_BROKEN
-                bst[b] = 2
-                if ev == 1:
-                    fn = 0.0
-        if not bonded:
-            if fn <= 0.0 or ov <= 0.0:
-                fn = 0.0
-                fsx = 0.0
-                fsy = 0.0
-                fsz = 0.0
+    # parameters in locals: stores into the history arrays could alias prm otherwise
+    c_dt = prm[P_DT]
+    c_hasj = prm[P_HASJ]
+    c_jsgn = prm[P_JSGN]
+    c_jnx = prm[P_JNX]
+    c_jny = prm[P_JNY]
+    c_jnz = prm[P_JNZ]
+    c_jarea = prm[P_JAREA]
+    c_jrm = prm[P_JRM]
+    c_jkn = prm[P_JKN]
+    c_jks = prm[P_JKS]
+    c_jmu = prm[P_JMU]
+    c_kn = prm[P_KN]
+    c_ks = prm[P_KS]
+    c_zeta = prm[P_ZETA]
+    c_bmu = prm[P_BMU]
+    c_mu = prm[P_MU]
+    c_rmu = prm[P_RMU]
+    c_bkn = prm[P_BKN]
+    c_bks = prm[P_BKS]
+    for s in range(s0, s1):
+        # unsigned indices: no negative-index wraparound code
+        i = np.uintp(pi[s])
+        j = np.uintp(pj[s])
+        while True:
+            dx = pos[j, 0] - pos[i, 0]
+            dy = pos[j, 1] - pos[i, 1]
+            dz = pos[j, 2] - pos[i, 2]
+            ri = rad[i]
+            rj = rad[j]
+            rsum = ri + rj
+            d2 = dx * dx + dy * dy + dz * dz
+            st = pst[s]
+            bonded = (st & F_BONDED) != 0
+            if (not bonded) and d2 >= rsum * rsum:
+                if st & F_TOUCH:
+                    hist[s, 0] = 0.0
+                    hist[s, 1] = 0.0
+                    hist[s, 2] = 0.0
+                    hist[s, 3] = 0.0
+                    roll[s, 0] = 0.0
+                    roll[s, 1] = 0.0
+                    roll[s, 2] = 0.0
+                    pst[s] = st & ~F_TOUCH
+                r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+                break
+            dt = c_dt
+            dist = math.sqrt(d2)
+            inv = 1.0 / dist
+            nx = dx * inv
+            ny = dy * inv
+            nz = dz * inv
+            ov = rsum - dist
+            ai = ri - 0.5 * ov
+            aj = rj - 0.5 * ov
+            # relative velocity of j's contact point w.r.t. i's
+            wx = aj * omg[j, 0] + ai * omg[i, 0]
+            wy = aj * omg[j, 1] + ai * omg[i, 1]
+            wz = aj * omg[j, 2] + ai * omg[i, 2]
+            vx = vel[j, 0] - vel[i, 0] - (wy * nz - wz * ny)
+            vy = vel[j, 1] - vel[i, 1] - (wz * nx - wx * nz)
+            vz = vel[j, 2] - vel[i, 2] - (wx * ny - wy * nx)
+            fjx = 0.0
+            fjy = 0.0
+            fjz = 0.0
+            mjx = 0.0
+            mjy = 0.0
+            mjz = 0.0
+            ev = 0
+            newst = st
+            if c_hasj != 0.0 and side[i] != side[j]:
+                # ---------------- smooth joint
+                sg = c_jsgn if side[i] == 0 else -c_jsgn
+                jx = sg * c_jnx
+                jy = sg * c_jny
+                jz = sg * c_jnz
+                b = pbd[s]
+                if bonded:
+                    area = bprop[b, 0]
+                elif c_jarea > 0.0:
+                    area = c_jarea
+                else:
+                    rr = c_jrm * min(ri, rj)
+                    area = math.pi * rr * rr
+                if (not bonded) and ov <= 0.0:
+                    r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+                    break
+                # translational relative motion only; the force acts at the particle centres
+                vx = vel[j, 0] - vel[i, 0]
+                vy = vel[j, 1] - vel[i, 1]
+                vz = vel[j, 2] - vel[i, 2]
+                vn = vx * jx + vy * jy + vz * jz
+                fn = hist[s, 3] - c_jkn * area * vn * dt
+                kst = c_jks * area * dt
+                fsx = hist[s, 0] - kst * (vx - vn * jx)
+                fsy = hist[s, 1] - kst * (vy - vn * jy)
+                fsz = hist[s, 2] - kst * (vz - vn * jz)
+                if bonded:
+                    fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
+                    if -fn / area > bprop[b, 2]:
+                        ev = 1
+                    elif fs / area > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                        ev = 2
+                    if ev != 0:
+                        bonded = False
+                        newst = (newst & ~F_BONDED) | F_BROKEN
+                        bst[b] = 2
+                        if ev == 1:
+                            fn = 0.0
+                if not bonded:
+                    if fn <= 0.0 or ov <= 0.0:
+                        fn = 0.0
+                        fsx = 0.0
+                        fsy = 0.0
+                        fsz = 0.0
+                    else:
+                        fs2 = fsx * fsx + fsy * fsy + fsz * fsz
+                        cap = c_jmu * fn
+                        if fs2 > cap * cap:
+                            f = cap / math.sqrt(fs2)
+                            fsx *= f
+                            fsy *= f
+                            fsz *= f
+                hist[s, 0] = fsx
+                hist[s, 1] = fsy
+                hist[s, 2] = fsz
+                hist[s, 3] = fn
+                if bonded or fn != 0.0:
+                    newst = newst | F_TOUCH
+                else:
+                    newst = newst & ~F_TOUCH
+                if newst != st:
+                    pst[s] = newst
+                r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = -(fn * jx + fsx), -(fn * jy + fsy), -(fn * jz + fsz), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ev
+                break
             else:
-                fs2 = fsx * fsx + fsy * fsy + fsz * fsz
-                cap = prm[P_JMU] * fn
-                if fs2 > cap * cap:
-                    f = cap / math.sqrt(fs2)
-                    fsx *= f
-                    fsy *= f
-                    fsz *= f
-        hist[s, 0] = fsx
-        hist[s, 1] = fsy
-        hist[s, 2] = fsz
-        hist[s, 3] = fn
-        if bonded or fn != 0.0:
-            newst = newst | F_TOUCH
+                vn = vx * nx + vy * ny + vz * nz
+                tx = vx - vn * nx
+                ty = vy - vn * ny
+                tz = vz - vn * nz
+                if ov > 0.0:
+                    # ------------- linear frictional contact
+                    sx, sy, sz = _rot_keep(hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz)
+                    sx += tx * dt
+                    sy += ty * dt
+                    sz += tz * dt
+                    kn = c_kn
+                    ks = c_ks
+                    fel = kn * ov
+                    fn = fel
+                    if c_zeta > 0.0:
+                        mi = mass[i]
+                        mj = mass[j]
+                        meff = mi * mj / (mi + mj)
+                        fn -= 2.0 * c_zeta * math.sqrt(meff * kn) * vn
+                    ftx = -ks * sx
+                    fty = -ks * sy
+                    ftz = -ks * sz
+                    mu = c_bmu if (st & F_BROKEN) else c_mu
+                    ft2 = ftx * ftx + fty * fty + ftz * ftz
+                    cap = mu * fel
+                    if ft2 > cap * cap:
+                        f = cap / math.sqrt(ft2)
+                        ftx *= f
+                        fty *= f
+                        ftz *= f
+                        if ks > 0.0:
+                            sx = -ftx / ks
+                            sy = -fty / ks
+                            sz = -ftz / ks
+                    hist[s, 0] = sx
+                    hist[s, 1] = sy
+                    hist[s, 2] = sz
+                    fjx = fn * nx + ftx
+                    fjy = fn * ny + fty
+                    fjz = fn * nz + ftz
+                    if c_rmu > 0.0:
+                        rbar = ri * rj / rsum
+                        kr = ks * rbar * rbar
+                        qx, qy, qz = _rot_keep(roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz)
+                        thx = (omg[j, 0] - omg[i, 0]) * dt
+                        thy = (omg[j, 1] - omg[i, 1]) * dt
+                        thz = (omg[j, 2] - omg[i, 2]) * dt
+                        thn = thx * nx + thy * ny + thz * nz
+                        qx -= kr * (thx - thn * nx)
+                        qy -= kr * (thy - thn * ny)
+                        qz -= kr * (thz - thn * nz)
+                        q2 = qx * qx + qy * qy + qz * qz
+                        capr = c_rmu * rbar * fel
+                        if q2 > capr * capr:
+                            f = capr / math.sqrt(q2)
+                            qx *= f
+                            qy *= f
+                            qz *= f
+                        roll[s, 0] = qx
+                        roll[s, 1] = qy
+                        roll[s, 2] = qz
+                        mjx += qx
+                        mjy += qy
+                        mjz += qz
+                    newst = newst | F_TOUCH
+                elif st & F_TOUCH:
+                    hist[s, 0] = 0.0
+                    hist[s, 1] = 0.0
+                    hist[s, 2] = 0.0
+                    roll[s, 0] = 0.0
+                    roll[s, 1] = 0.0
+                    roll[s, 2] = 0.0
+                    newst = newst & ~F_TOUCH
+                if bonded:
+                    # ------------- rock bond (parallel-bond mechanics)
+                    b = pbd[s]
+                    area = bprop[b, 0]
+                    rb = bprop[b, 1]
+                    ib = 0.25 * math.pi * rb * rb * rb * rb
+                    jb = 2.0 * ib
+                    bkn = c_bkn
+                    bks = c_bks
+                    fn = bfn[b] - bkn * area * vn * dt
+                    fsx, fsy, fsz = _rot_keep(bfs[b, 0], bfs[b, 1], bfs[b, 2], nx, ny, nz)
+                    kst = bks * area * dt
+                    fsx -= kst * tx
+                    fsy -= kst * ty
+                    fsz -= kst * tz
+                    mx = bmom[b, 0]
+                    my = bmom[b, 1]
+                    mz = bmom[b, 2]
+                    mt = mx * nx + my * ny + mz * nz
+                    mbx, mby, mbz = _rot_keep(mx - mt * nx, my - mt * ny, mz - mt * nz, nx, ny, nz)
+                    thx = (omg[j, 0] - omg[i, 0]) * dt
+                    thy = (omg[j, 1] - omg[i, 1]) * dt
+                    thz = (omg[j, 2] - omg[i, 2]) * dt
+                    thn = thx * nx + thy * ny + thz * nz
+                    kb = bkn * ib
+                    mbx -= kb * (thx - thn * nx)
+                    mby -= kb * (thy - thn * ny)
+                    mbz -= kb * (thz - thn * nz)
+                    mt -= bks * jb * thn
+                    mb = math.sqrt(mbx * mbx + mby * mby + mbz * mbz)
+                    fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
+                    sig = -fn / area + mb * rb / ib
+                    tau = fs / area + abs(mt) * rb / jb
+                    if sig > bprop[b, 2]:
+                        ev = 1
+                    elif tau > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                        ev = 2
+                    if ev != 0:
+                        newst = (newst & ~F_BONDED) | F_BROKEN
+                        bst[b] = 2
+                        bfn[b] = 0.0
+                        bfs[b, 0] = 0.0
+                        bfs[b, 1] = 0.0
+                        bfs[b, 2] = 0.0
+                        bmom[b, 0] = 0.0
+                        bmom[b, 1] = 0.0
+                        bmom[b, 2] = 0.0
+                    else:
+                        bfn[b] = fn
+                        bfs[b, 0] = fsx
+                        bfs[b, 1] = fsy
+                        bfs[b, 2] = fsz
+                        mx = mbx + mt * nx
+                        my = mby + mt * ny
+                        mz = mbz + mt * nz
+                        bmom[b, 0] = mx
+                        bmom[b, 1] = my
+                        bmom[b, 2] = mz
+                        fjx += fn * nx + fsx
+                        fjy += fn * ny + fsy
+                        fjz += fn * nz + fsz
+                        mjx += mx
+                        mjy += my
+                        mjz += mz
+            if newst != st:
+                pst[s] = newst
+            fix = -fjx
+            fiy = -fjy
+            fiz = -fjz
+            # n x F_i
+            cx = ny * fiz - nz * fiy
+            cy = nz * fix - nx * fiz
+            cz = nx * fiy - ny * fix
+            r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = (fix, fiy, fiz,
+                                                      ai * cx - mjx, ai * cy - mjy, ai * cz - mjz,
+                                                      aj * cx + mjx, aj * cy + mjy, aj * cz + mjz, ev)
+            break
+
+        if scatter:
+            if (r0 != 0.0 or r1 != 0.0 or r2 != 0.0 or r3 != 0.0 or r4 != 0.0 or r5 != 0.0
+                    or r6 != 0.0 or r7 != 0.0 or r8 != 0.0):
+                frc[i, 0] += r0
+                frc[i, 1] += r1
+                frc[i, 2] += r2
+                frc[j, 0] -= r0
+                frc[j, 1] -= r1
+                frc[j, 2] -= r2
+                trq[i, 0] += r3
+                trq[i, 1] += r4
+                trq[i, 2] += r5
+                trq[j, 0] += r6
+                trq[j, 1] += r7
+                trq[j, 2] += r8
         else:
-            newst = newst & ~F_TOUCH
-        if newst != st:
-            pst[s] = newst
-        return -(fn * jx + fsx), -(fn * jy + fsy), -(fn * jz + fsz), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ev
-    else:
-        vn = vx * nx + vy * ny + vz * nz
-        tx = vx - vn * nx
-        ty = vy - vn * ny
-        tz = vz - vn * nz
-        if ov > 0.0:
-            # ------------- linear frictional contact
-            sx, sy, sz = _rot_keep(hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz)
-            sx += tx * dt
-            sy += ty * dt
-            sz += tz * dt
-            kn = prm[P_KN]
-            ks = prm[P_KS]
-            fel = kn * ov
-            fn = fel
-            if prm[P_ZETA] > 0.0:
-                mi = mass[i]
-                mj = mass[j]
-                meff = mi * mj / (mi + mj)
-                fn -= 2.0 * prm[P_ZETA] * math.sqrt(meff * kn) * vn
-            ftx = -ks * sx
-            fty = -ks * sy
-            ftz = -ks * sz
-            mu = prm[P_BMU] if (st & F_BROKEN) else prm[P_MU]
-            ft2 = ftx * ftx + fty * fty + ftz * ftz
-            cap = mu * fel
-            if ft2 > cap * cap:
-                f = cap / math.sqrt(ft2)
-                ftx *= f
-                fty *= f
-                ftz *= f
-                if ks > 0.0:
-                    sx = -ftx / ks
-                    sy = -fty / ks
-                    sz = -ftz / ks
-            hist[s, 0] = sx
-            hist[s, 1] = sy
-            hist[s, 2] = sz
-            fjx = fn * nx + ftx
-            fjy = fn * ny + fty
-            fjz = fn * nz + ftz
-            if prm[P_RMU] > 0.0:
-                rbar = ri * rj / rsum
-                kr = ks * rbar * rbar
-                qx, qy, qz = _rot_keep(roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz)
-                thx = (omg[j, 0] - omg[i, 0]) * dt
-                thy = (omg[j, 1] - omg[i, 1]) * dt
-                thz = (omg[j, 2] - omg[i, 2]) * dt
-                thn = thx * nx + thy * ny + thz * nz
-                qx -= kr * (thx - thn * nx)
-                qy -= kr * (thy - thn * ny)
-                qz -= kr * (thz - thn * nz)
-                q2 = qx * qx + qy * qy + qz * qz
-                capr = prm[P_RMU] * rbar * fel
-                if q2 > capr * capr:
-                    f = capr / math.sqrt(q2)
-                    qx *= f
-                    qy *= f
-                    qz *= f
-                roll[s, 0] = qx
-                roll[s, 1] = qy
-                roll[s, 2] = qz
-                mjx += qx
-                mjy += qy
-                mjz += qz
-            newst = newst | F_TOUCH
-        elif st & F_TOUCH:
-            hist[s, 0] = 0.0
-            hist[s, 1] = 0.0
-            hist[s, 2] = 0.0
-            roll[s, 0] = 0.0
-            roll[s, 1] = 0.0
-            roll[s, 2] = 0.0
-            newst = newst & ~F_TOUCH
-        if bonded:
-            # ------------- rock bond (parallel-bond mechanics)
-            b = pbd[s]
-            area = bprop[b, 0]
-            rb = bprop[b, 1]
-            ib = 0.25 * math.pi * rb * rb * rb * rb
-            jb = 2.0 * ib
-            bkn = prm[P_BKN]
-            bks = prm[P_BKS]
-            fn = bfn[b] - bkn * area * vn * dt
-            fsx, fsy, fsz = _rot_keep(bfs[b, 0], bfs[b, 1], bfs[b, 2], nx, ny, nz)
-            kst = bks * area * dt
-            fsx -= kst * tx
-            fsy -= kst * ty
-            fsz -= kst * tz
-            mx = bmom[b, 0]
-            my = bmom[b, 1]
-            mz = bmom[b, 2]
-            mt = mx * nx + my * ny + mz * nz
-            mbx, mby, mbz = _rot_keep(mx - mt * nx, my - mt * ny, mz - mt * nz, nx, ny, nz)
-            thx = (omg[j, 0] - omg[i, 0]) * dt
-            thy = (omg[j, 1] - omg[i, 1]) * dt
-            thz = (omg[j, 2] - omg[i, 2]) * dt
-            thn = thx * nx + thy * ny + thz * nz
-            kb = bkn * ib
-            mbx -= kb * (thx - thn * nx)
-            mby -= kb * (thy - thn * ny)
-            mbz -= kb * (thz - thn * nz)
-            mt -= bks * jb * thn
-            mb = math.sqrt(mbx * mbx + mby * mby + mbz * mbz)
-            fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-            sig = -fn / area + mb * rb / ib
-            tau = fs / area + abs(mt) * rb / jb
-            if sig > bprop[b, 2]:
-                ev = 1
-            elif tau > bprop[b, 3] + (fn / area) * bprop[b, 4]:
-                ev = 2
-            if ev != 0:
-                newst = (newst & ~F_BONDED) | F_BROKEN
-                bst[b] = 2
-                bfn[b] = 0.0
-                bfs[b, 0] = 0.0
-                bfs[b, 1] = 0.0
-                bfs[b, 2] = 0.0
-                bmom[b, 0] = 0.0
-                bmom[b, 1] = 0.0
-                bmom[b, 2] = 0.0
-            else:
-                bfn[b] = fn
-                bfs[b, 0] = fsx
-                bfs[b, 1] = fsy
-                bfs[b, 2] = fsz
-                mx = mbx + mt * nx
-                my = mby + mt * ny
-                mz = mbz + mt * nz
-                bmom[b, 0] = mx
-                bmom[b, 1] = my
-                bmom[b, 2] = mz
-                fjx += fn * nx + fsx
-                fjy += fn * ny + fsy
-                fjz += fn * nz + fsz
-                mjx += mx
-                mjy += my
-                mjz += mz
-    if newst != st:
-        pst[s] = newst
-    fix = -fjx
-    fiy = -fjy
-    fiz = -fjz
-    # n x F_i
-    cx = ny * fiz - nz * fiy
-    cy = nz * fix - nx * fiz
-    cz = nx * fiy - ny * fix
-    return (fix, fiy, fiz,
-            ai * cx - mjx, ai * cy - mjy, ai * cz - mjz,
-            aj * cx + mjx, aj * cy + mjy, aj * cz + mjz, ev)
+            pf[s, 0] = r0
+            pf[s, 1] = r1
+            pf[s, 2] = r2
+            pti[s, 0] = r3
+            pti[s, 1] = r4
+            pti[s, 2] = r5
+            ptj[s, 0] = r6
+            ptj[s, 1] = r7
+            ptj[s, 2] = r8
+        if r9 != 0:
+            evs[s] = r9
+            chf[s // CHUNK] = 1
 
 
 @njit(cache=True)
@@ -886,29 +955,14 @@ def _move_walls(wal, dt, pos, rad):
 
 @njit(cache=True, parallel=True)
 def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                          bfn, bfs, bmom, bprop, bst, prm, pf, pti, ptj, evs, chf):
+                          bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
     m = pi.shape[0]
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         s0 = c * CHUNK
         s1 = min(s0 + CHUNK, m)
-        flag = 0
-        for s in range(s0, s1):
-            r = _pair(s, pi[s], pj[s], pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                      bfn, bfs, bmom, bprop, bst, prm)
-            pf[s, 0] = r[0]
-            pf[s, 1] = r[1]
-            pf[s, 2] = r[2]
-            pti[s, 0] = r[3]
-            pti[s, 1] = r[4]
-            pti[s, 2] = r[5]
-            ptj[s, 0] = r[6]
-            ptj[s, 1] = r[7]
-            ptj[s, 2] = r[8]
-            if r[9] != 0:
-                evs[s] = r[9]
-                flag = 1
-        chf[c] = flag
+        _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                    bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
 
 
 @njit(cache=True, parallel=True)
@@ -946,8 +1000,7 @@ def _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq):
 
 @njit(cache=True)
 def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                        bfn, bfs, bmom, bprop, bst, prm, frc, trq, evs, chf):
-    m = pi.shape[0]
+                        bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
     n = frc.shape[0]
     for p in range(n):
         frc[p, 0] = 0.0
@@ -956,26 +1009,8 @@ def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst,
         trq[p, 0] = 0.0
         trq[p, 1] = 0.0
         trq[p, 2] = 0.0
-    for s in range(m):
-        i = pi[s]
-        j = pj[s]
-        r = _pair(s, i, j, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                  bfn, bfs, bmom, bprop, bst, prm)
-        frc[i, 0] += r[0]
-        frc[i, 1] += r[1]
-        frc[i, 2] += r[2]
-        frc[j, 0] -= r[0]
-        frc[j, 1] -= r[1]
-        frc[j, 2] -= r[2]
-        trq[i, 0] += r[3]
-        trq[i, 1] += r[4]
-        trq[i, 2] += r[5]
-        trq[j, 0] += r[6]
-        trq[j, 1] += r[7]
-        trq[j, 2] += r[8]
-        if r[9] != 0:
-            evs[s] = r[9]
-            chf[s // CHUNK] = 1
+    _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
+                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
 
 
 @njit(cache=True)
@@ -989,9 +1024,10 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     half_skin2 = (0.5 * prm[P_SKIN]) ** 2
     nthr = cnt[C_NTHR]
     m = pi.shape[0]
-    pf = np.empty((m, 3))
-    pti = np.empty((m, 3))
-    ptj = np.empty((m, 3))
+    mp = m if nthr > 1 else 0
+    pf = np.empty((mp, 3))
+    pti = np.empty((mp, 3))
+    ptj = np.empty((mp, 3))
     evs = np.zeros(m, dtype=np.int8)
     chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
     nb = int(wal[W_NTH] * wal[W_NZ])
@@ -1022,19 +1058,20 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                 pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
                 pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm, crf, cri, cnt, do_sort)
             m = pi.shape[0]
-            pf = np.empty((m, 3))
-            pti = np.empty((m, 3))
-            ptj = np.empty((m, 3))
+            mp = m if nthr > 1 else 0
+            pf = np.empty((mp, 3))
+            pti = np.empty((mp, 3))
+            ptj = np.empty((mp, 3))
             evs = np.zeros(m, dtype=np.int8)
             chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
         # -------- forces
         if nthr > 1 and m >= cnt[C_PARMIN]:
             _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                                  bfn, bfs, bmom, bprop, bst, prm, pf, pti, ptj, evs, chf)
+                                  bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
             _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)
         else:
             _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                                bfn, bfs, bmom, bprop, bst, prm, frc, trq, evs, chf)
+                                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
         for c in range(chf.shape[0]):
             if chf[c] != 0:
                 chf[c] = 0

@@ -174,7 +174,8 @@ class ConfiningCylinder:
     unused in this mode.
 
     ``mode="wall"``: a rigid frictionless cylinder of stiffness ``kn`` (N/m) whose radius
-    is servo-controlled towards ``target_stress`` (PFC servo, gain ``servo_gain`` ≤ 0.5).
+    is servo-controlled towards ``target_stress`` (PFC servo, gain ``servo_gain`` ≤ 0.5;
+    ``servo_gain=0`` keeps the cylinder fixed).
     """
 
     radius: float
@@ -189,7 +190,7 @@ class ConfiningCylinder:
         _positive("ConfiningCylinder.radius", self.radius)
         _positive("ConfiningCylinder.kn", self.kn)
         _positive("ConfiningCylinder.target_stress", self.target_stress, allow_zero=True)
-        g = _positive("ConfiningCylinder.servo_gain", self.servo_gain)
+        g = _positive("ConfiningCylinder.servo_gain", self.servo_gain, allow_zero=True)
         if g > 1.0:
             raise ParameterError(f"ConfiningCylinder.servo_gain must be at most 1, got {g}")
         if self.mode not in ("pressure", "wall"):
