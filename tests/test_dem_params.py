@@ -106,3 +106,22 @@ def test_bad_bonds():
         no_bond.install_bonds([0], [1], 1e6, 1e6, 30.0)
     with pytest.raises(ParameterError):
         eng.run(-1)
+
+
+def test_stage_setters_validate_and_record():
+    eng = Engine(POS, RAD, 2650.0, OK, density_scale=100.0)
+    crit = eng.critical_dt
+    with pytest.raises(ParameterError):
+        eng.set_dt(2 * crit)
+    with pytest.raises(ParameterError, match="critical"):
+        eng.set_density_scale(1.0)          # dt = 0.2 crit(100) > crit(1) = crit(100) / 10
+    eng.set_dt(0.05 * crit)
+    m0 = eng.masses.copy()
+    eng.set_density_scale(1.0)
+    assert np.allclose(eng.masses, m0 / 100.0)
+    assert eng.critical_dt == pytest.approx(crit / 10.0)
+    assert eng.metadata()["density_scale"] == 1.0
+    eng.set_damping(local_damping=0.05, damping_ratio=0.1)
+    assert eng.metadata()["damping"] == {"local_damping": 0.05, "contact_damping_ratio": 0.1}
+    with pytest.raises(ParameterError):
+        eng.set_damping(local_damping=1.5)

@@ -90,6 +90,10 @@ Additions to the API contract
   ``eng.n_bonds``, ``eng.n_intact_bonds``, ``eng.n_threads`` (settable).
 * ``eng.set_external_forces(F)``, ``eng.set_velocities(ids, v, w)``,
   ``eng.set_fixed(ids, flag)`` (driven particles move with their velocity, ignore forces).
+* ``eng.set_damping(local_damping=, damping_ratio=)``, ``eng.set_density_scale(s)``,
+  ``eng.set_dt(dt)`` (between stages; all recorded in ``metadata()``).
+* ``eng.neighbor_pairs(max_gap=None)``: neighbour-list pairs (user ids) with their gap,
+  for choosing the pairs to bond.
 * ``eng.elastic_energy()``, ``eng.momentum()``.
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.

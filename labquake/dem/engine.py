@@ -461,6 +461,53 @@ class Engine:
         else:
             w[K.W_ZD] = w[K.W_ZT]
 
+    def set_damping(self, local_damping=None, damping_ratio=None) -> None:
+        """Change the PFC local damping α and/or the contact damping ratio ζ between stages
+        (e.g. small α while recording a mainshock). Recorded in :meth:`metadata`."""
+        prm = self._a["prm"]
+        if local_damping is not None:
+            a = float(local_damping)
+            if not (0.0 <= a < 1.0):
+                raise ParameterError(f"local_damping must lie in [0, 1), got {local_damping}")
+            prm[K.P_ALPHA] = a
+        if damping_ratio is not None:
+            z = float(damping_ratio)
+            if not (0.0 <= z < 1.0):
+                raise ParameterError(f"damping_ratio must lie in [0, 1), got {damping_ratio}")
+            prm[K.P_ZETA] = z
+            self._contact = LinearContact(prm[K.P_KN], prm[K.P_KS], prm[K.P_MU], z, prm[K.P_RMU])
+
+    def set_density_scale(self, density_scale: float) -> None:
+        """Change the mass scaling (1 = physical masses), e.g. switch it off before the
+        dynamic stage. Velocities are kept; the critical step scales with √scale and the
+        current dt must stay below it."""
+        a = self._a
+        meta = a["meta"]
+        new = float(density_scale)
+        if not math.isfinite(new) or new < 1.0:
+            raise ParameterError(f"density_scale must be >= 1, got {density_scale}")
+        old = float(meta[_M_DSCALE])
+        crit = float(meta[_M_CRIT]) * math.sqrt(new / old)
+        if self.dt > crit:
+            raise ParameterError(
+                f"dt={self.dt:.4g} s exceeds the critical step {crit:.4g} s at density_scale={new}; "
+                "lower dt first (set_dt)")
+        f = new / old
+        a["mass"] *= f
+        a["minv"] /= f
+        a["iinv"] /= f
+        meta[_M_DSCALE] = new
+        meta[_M_CRIT] = crit
+
+    def set_dt(self, dt: float) -> None:
+        """Change the time step (must not exceed the critical step)."""
+        d = float(dt)
+        if not math.isfinite(d) or d <= 0.0:
+            raise ParameterError(f"dt must be positive, got {dt}")
+        if d > self.critical_dt:
+            raise ParameterError(f"dt={d:.4g} s exceeds the critical time step {self.critical_dt:.4g} s")
+        self._a["prm"][K.P_DT] = d
+
     def set_cylinder(self, target_stress=None) -> None:
         w = self._a["wal"]
         if w[K.W_CMODE] == 0.0:
