@@ -29,7 +29,8 @@ from typing import Any
 from labquake.errors import ConfigError
 
 #: The defaults: the reference study's model (Ye, Lui & Young 2024) as calibrated for our
-#: engine. ``simulations/paper.toml`` documents each value and every calibration change.
+#: engine (the paper preset). ``simulations/paper.toml`` documents each value and every
+#: calibration change.
 DEFAULTS: dict[str, Any] = {
     "name": "run",
     "seed": 1,
@@ -50,8 +51,8 @@ DEFAULTS: dict[str, Any] = {
         "friction": 0.5,  # particle friction of unbonded contacts
         "rolling_friction": 0.0,
         "radius_multiplier": 1.0,  # bond radius = multiplier * min(r_i, r_j)
-        "tensile_strength": 50e6,  # Pa, mean
-        "tensile_strength_std": 9e6,
+        "tensile_strength": 300e6,  # Pa, mean (reference 50 +- 9 MPa; calibrated, see paper.toml)
+        "tensile_strength_std": 54e6,
         "cohesion": 180e6,  # Pa, mean
         "cohesion_std": 18e6,
         "friction_angle_deg": 55.0,
@@ -62,11 +63,11 @@ DEFAULTS: dict[str, Any] = {
         "kn_per_area": 3.6e12,  # Pa/m
         "ks_per_area": 1.4e12,  # Pa/m
         "tensile_strength": 55e6,  # Pa, mean
-        "tensile_strength_std": 0.0,
+        "tensile_strength_std": 25e6,  # calibrated (reference: none given), see paper.toml
         "cohesion": 55e6,  # Pa, mean
-        "cohesion_std": 0.0,
+        "cohesion_std": 25e6,
         "friction_angle_deg": 30.0,
-        "residual_friction": 0.053,
+        "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated, see paper.toml
         "contact_area": 2e-5,  # m2, fault contact area used for stresses (reference analysis)
     },
     "loading": {
@@ -77,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
         "consolidation_ke_ratio": 2e-4,  # ... and kinetic / elastic energy below this (at rest)
         "consolidation_max_steps": 20000,
         "consolidation_min_steps": 2000,
-        "platen_velocity": 0.05,  # m/s, far-end velocity of the loading-frame spring
+        "platen_velocity": 0.2,  # m/s, far-end velocity of the loading-frame spring
         "frame_stiffness": 2.0e9,  # N/m, loading-frame spring between actuator and platen
         "wall_stiffness_factor": 1.0,  # platen/cylinder stiffness relative to a particle contact
         "servo_gain": 0.5,  # confining servo gain (fraction of the stress error corrected per step, scaled)
@@ -85,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
         "stop_min_peak": 30e6,  # Pa, ... once the peak differential stress exceeded this ...
         "tail_steps": 8000,  # ... then this many more steps
         "min_axial_steps": 2000,  # no stop before this many axial-loading steps
-        "max_steps": 400000,  # hard step limit (whole run, consolidation included)
+        "max_steps": 150000,  # hard step limit (whole run, consolidation included)
     },
     "engine": {
         "dt": 0.0,  # s; 0 = dt_safety * critical step
