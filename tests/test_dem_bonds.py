@@ -168,3 +168,19 @@ def test_new_contacts_across_the_joint_are_unbonded_smooth_joints():
             break
     assert c["kind"][0] == CONTACT_SMOOTH_JOINT and not c["bonded"][0]
     assert np.allclose(np.abs(c["normal"][0]), n_pl)
+
+
+def test_bond_across_a_gap_stays_through_rebuilds_until_it_breaks():
+    # gap 0.5 R is beyond the neighbour skin (0.3 R): the pair joins the list when bonded
+    pos = np.array([[0.0, 0.0, 0.0], [2.5 * R, 0.0, 0.0], [0.0, 5 * R, 0.0]])
+    eng = Engine(pos, [R, R, R], RHO, LinearContact(1e6, 4e5, 0.5), bond=BOND, fixed=[1, 1, 1],
+                 velocities=[[0, 0, 0], [5.0, 0, 0], [0, 0, 5.0]], sort_every=1)
+    assert eng.neighbor_pairs()["i"].size == 0
+    eng.install_bonds([0], [1], 1e12, 1e12, 30.0)
+    assert eng.lookup_pairs([0], [1])["present"][0]
+    eng.run(3000)                       # pulled about 2 R further apart, many rebuilds
+    assert eng.metadata()["n_rebuilds"] > 3
+    c = eng.contacts()
+    assert c["i"].size == 1 and c["bonded"][0]
+    assert c["fn"][0] < 0.0             # the bond pulls (tension negative)
+    assert eng.n_intact_bonds == 1

@@ -92,7 +92,7 @@ def test_other_engine_arguments():
 def test_bad_bonds():
     eng = Engine(np.array([[0.0, 0.0, 0.0], [2e-3, 0, 0], [9e-3, 0, 0]]), [1e-3] * 3, 2650.0, OK,
                  bond=RockBond(1e12, 4e11))
-    with pytest.raises(ParameterError, match="not neighbours"):
+    with pytest.raises(ParameterError, match="apart"):
         eng.install_bonds([0], [2], 1e6, 1e6, 30.0)
     with pytest.raises(ParameterError):
         eng.install_bonds([0], [1], -1e6, 1e6, 30.0)

@@ -13,8 +13,8 @@ re-sorts the particles in cell order; all per-particle arrays are permuted toget
 the index of the particle in the ``positions`` given to :class:`Engine`).
 Pair history (tangential spring, rolling spring, smooth-joint forces, bond flags and
 bond slot) lives in slots aligned with the pair list and is carried over rebuilds by
-(i, j) matching; bonds survive any rebuild or re-sort. An intact bond whose pair drifted
-out of the neighbour range (stretched by more than the skin) is broken in tension.
+(i, j) matching; bonds survive any rebuild or re-sort. A bonded pair stays in the list
+however far it is stretched (pairs are merged back in at a rebuild), until the bond breaks.
 
 Contact laws (SI)
 -----------------
@@ -97,7 +97,9 @@ Additions to the API contract
 * ``eng.elastic_energy()``, ``eng.momentum()``.
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.
-* ``install_bonds`` returns the number of bonds installed.
+* ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
+  gap beyond the neighbour skin (up to ``max_gap``, default two largest radii) are added to
+  the neighbour list.
 """
 
 from .engine import Engine

@@ -609,6 +609,49 @@ def _build_pairs(pos, rad, skin, cid, nc):
 
 
 @njit(cache=True)
+def _merge_pairs(pi, pj, istart, add_a, add_b):
+    """Insert pairs (add_a < add_b, not present yet) into a CSR half list.
+
+    Returns the merged (pi, pj, istart) and ``src``: for every new slot the old slot, or
+    -(k+1) for the k-th added pair.
+    """
+    n = istart.shape[0] - 1
+    m = pi.shape[0]
+    na = add_a.shape[0]
+    order = np.argsort(add_a * (n + 1) + add_b, kind="mergesort")
+    cnt_add = np.zeros(n + 1, dtype=np.int64)
+    for k in range(na):
+        cnt_add[add_a[k] + 1] += 1
+    nst = np.zeros(n + 1, dtype=np.int64)
+    for p in range(n):
+        nst[p + 1] = nst[p] + (istart[p + 1] - istart[p]) + cnt_add[p + 1]
+    npi = np.empty(m + na, dtype=np.int32)
+    npj = np.empty(m + na, dtype=np.int32)
+    src = np.empty(m + na, dtype=np.int64)
+    q = 0  # position in the sorted additions
+    for p in range(n):
+        w = nst[p]
+        s = istart[p]
+        e = istart[p + 1]
+        while s < e or (q < na and add_a[order[q]] == p):
+            take_add = False
+            if q < na and add_a[order[q]] == p:
+                if s >= e or add_b[order[q]] < pj[s]:
+                    take_add = True
+            npi[w] = p
+            if take_add:
+                npj[w] = add_b[order[q]]
+                src[w] = -(order[q] + 1)
+                q += 1
+            else:
+                npj[w] = pj[s]
+                src[w] = s
+                s += 1
+            w += 1
+    return npi, npj, nst, src
+
+
+@njit(cache=True)
 def _jcsr(pj, n):
     m = pj.shape[0]
     jstart = np.zeros(n + 1, dtype=np.int64)
@@ -714,38 +757,55 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                         bfs[bb, d] = -bfs[bb, d]
                         bmom[bb, d] = -bmom[bb, d]
                 break
-    # intact bonds whose pair left the list: break them in tension (stretched beyond skin)
+    # intact bonds whose pair drifted beyond the neighbour cutoff stay in the list
+    n_extra = 0
     for so in range(m_old):
         if (not matched[so]) and (pst[so] & F_BONDED):
-            bb = pbd[so]
-            bst[bb] = 2
-            k = cnt[C_NCRK]
-            if k < crf.shape[0]:
-                a = oa[so]
-                b = ob[so]
-                dx = pos[b, 0] - pos[a, 0]
-                dy = pos[b, 1] - pos[a, 1]
-                dz = pos[b, 2] - pos[a, 2]
-                dist = math.sqrt(dx * dx + dy * dy + dz * dz)
-                f = rad[a] / (rad[a] + rad[b])
-                crf[k, 0] = pos[a, 0] + f * dx
-                crf[k, 1] = pos[a, 1] + f * dy
-                crf[k, 2] = pos[a, 2] + f * dz
-                if int(bprop[bb, 5]) == 1:
-                    crf[k, 3] = prm[P_JNX]
-                    crf[k, 4] = prm[P_JNY]
-                    crf[k, 5] = prm[P_JNZ]
-                else:
-                    crf[k, 3] = dx / dist
-                    crf[k, 4] = dy / dist
-                    crf[k, 5] = dz / dist
-                crf[k, 6] = bprop[bb, 1]
-                cri[k, 0] = cnt[C_STEP] + 1
-                cri[k, 1] = int(bprop[bb, 5])
-                cri[k, 2] = 0
-                cri[k, 3] = min(oid[a], oid[b])
-                cri[k, 4] = max(oid[a], oid[b])
-                cnt[C_NCRK] = k + 1
+            n_extra += 1
+    if n_extra > 0:
+        add_a = np.empty(n_extra, dtype=np.int64)
+        add_b = np.empty(n_extra, dtype=np.int64)
+        add_src = np.empty(n_extra, dtype=np.int64)
+        k = 0
+        for so in range(m_old):
+            if (not matched[so]) and (pst[so] & F_BONDED):
+                add_a[k] = oa[so]
+                add_b[k] = ob[so]
+                add_src[k] = so
+                k += 1
+        npi, npj, istart, src = _merge_pairs(npi, npj, istart, add_a, add_b)
+        m2 = npi.shape[0]
+        h2 = np.zeros((m2, 4))
+        r2 = np.zeros((m2, 3))
+        s2 = np.zeros(m2, dtype=np.int8)
+        b2 = np.full(m2, -1, dtype=np.int32)
+        for s in range(m2):
+            q = src[s]
+            if q >= 0:
+                for d in range(4):
+                    h2[s, d] = nhist[q, d]
+                for d in range(3):
+                    r2[s, d] = nroll[q, d]
+                s2[s] = npst[q]
+                b2[s] = npbd[q]
+            else:
+                so = add_src[-q - 1]
+                sg = -1.0 if flip[so] else 1.0
+                for d in range(3):
+                    h2[s, d] = sg * hist[so, d]
+                    r2[s, d] = sg * roll[so, d]
+                h2[s, 3] = hist[so, 3]
+                s2[s] = pst[so]
+                bb = pbd[so]
+                b2[s] = bb
+                if bb >= 0 and flip[so]:
+                    for d in range(3):
+                        bfs[bb, d] = -bfs[bb, d]
+                        bmom[bb, d] = -bmom[bb, d]
+        nhist = h2
+        nroll = r2
+        npst = s2
+        npbd = b2
     for p in range(n):
         for d in range(3):
             x0[p, d] = pos[p, d]
@@ -1187,6 +1247,29 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
         out[k, 13] = area
         k += 1
     return out[:k].copy()
+
+
+@njit(cache=True)
+def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b):
+    """Insert new, history-free pairs into the list (for bonds across a gap > skin)."""
+    n = istart.shape[0] - 1
+    npi, npj, nst, src = _merge_pairs(pi, pj, istart, add_a, add_b)
+    m2 = npi.shape[0]
+    h2 = np.zeros((m2, 4))
+    r2 = np.zeros((m2, 3))
+    s2 = np.zeros(m2, dtype=np.int8)
+    b2 = np.full(m2, -1, dtype=np.int32)
+    for s in range(m2):
+        q = src[s]
+        if q >= 0:
+            for d in range(4):
+                h2[s, d] = hist[q, d]
+            for d in range(3):
+                r2[s, d] = roll[q, d]
+            s2[s] = pst[q]
+            b2[s] = pbd[q]
+    jstart, jslots = _jcsr(npj, n)
+    return npi, npj, nst, jstart, jslots, h2, r2, s2, b2
 
 
 @njit(cache=True)

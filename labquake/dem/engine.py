@@ -519,12 +519,13 @@ class Engine:
             w[K.W_CTGT] = t
 
     # ------------------------------------------------------------------ bonds
-    def install_bonds(self, i, j, tensile_strength, cohesion, friction_angle_deg) -> int:
+    def install_bonds(self, i, j, tensile_strength, cohesion, friction_angle_deg, max_gap=None) -> int:
         """Bond the listed pairs (user ids). Returns the number of bonds installed.
 
         Pairs with side[i] != side[j] (and a joint) become bonded smooth joints, any other
-        pair a rock bond. The pairs must be in the neighbour list (touching or within the
-        skin) and not bonded already.
+        pair a rock bond. A pair may have a gap (up to ``max_gap``, default two largest
+        radii); a bonded pair stays in the neighbour list however far it is stretched,
+        until it breaks. Pairs must not be bonded already.
         """
         a = self._a
         i = np.asarray(i, dtype=np.int64).reshape(-1)
@@ -550,12 +551,25 @@ class Engine:
         ja = a["idx_of"][j]
         lo = np.minimum(ia, ja)
         hi = np.maximum(ia, ja)
+        if len(np.unique(lo * n + hi)) != m:
+            raise ParameterError("install_bonds: a pair is listed twice")
         slots = _find_slots(a["istart"], a["pj"], lo, hi)
         if np.any(slots < 0):
-            k = int(np.argmax(slots < 0))
-            raise ParameterError(
-                f"install_bonds: particles {int(i[k])} and {int(j[k])} are not neighbours "
-                "(gap larger than the skin); only touching pairs can be bonded")
+            miss = slots < 0
+            r = a["rad"]
+            gap = (np.linalg.norm(a["pos"][hi[miss]] - a["pos"][lo[miss]], axis=1) - r[lo[miss]] - r[hi[miss]])
+            limit = max_gap if max_gap is not None else 2.0 * float(r.max())
+            if np.any(gap > limit):
+                k = int(np.flatnonzero(miss)[int(np.argmax(gap))])
+                raise ParameterError(
+                    f"install_bonds: particles {int(i[k])} and {int(j[k])} are {float(gap.max()):.3g} m apart "
+                    f"(more than {limit:.3g} m); bond only touching or nearly touching pairs")
+            # bonded pairs beyond the neighbour cutoff join the list and stay in it while bonded
+            out = K._add_pairs(a["pi"], a["pj"], a["istart"], a["hist"], a["roll"], a["pst"], a["pbd"],
+                               np.ascontiguousarray(lo[miss]), np.ascontiguousarray(hi[miss]))
+            for name, arr in zip(_PAIR_ARRAYS, out):
+                a[name] = arr
+            slots = _find_slots(a["istart"], a["pj"], lo, hi)
         if len(np.unique(slots)) != m:
             raise ParameterError("install_bonds: a pair is listed twice")
         if np.any(a["pst"][slots] & K.F_BONDED):
