@@ -111,7 +111,11 @@ _FM = {"nnan", "ninf", "nsz", "contract"}
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _rot_keep(x, y, z, nx, ny, nz):
-    """Project (x,y,z) onto the plane normal to n and restore its length."""
+    """Project (x,y,z) onto the plane normal to n and restore its length.
+
+    The length factor is 1/sqrt(1 - q) with q = (v·n)²/|v|²; for the small q of one time
+    step its series 1 + q/2 + 3q²/8 is used (relative error < 1e-12 for q < 1e-4).
+    """
     old2 = x * x + y * y + z * z
     if old2 == 0.0:
         return 0.0, 0.0, 0.0
@@ -119,11 +123,14 @@ def _rot_keep(x, y, z, nx, ny, nz):
     x -= d * nx
     y -= d * ny
     z -= d * nz
-    new2 = x * x + y * y + z * z
-    if new2 > 0.0:
-        f = math.sqrt(old2 / new2)
-        return x * f, y * f, z * f
-    return 0.0, 0.0, 0.0
+    q = d * d / old2
+    if q < 1e-4:
+        f = 1.0 + q * (0.5 + 0.375 * q)
+    elif q < 1.0:
+        f = math.sqrt(1.0 / (1.0 - q))
+    else:
+        return 0.0, 0.0, 0.0
+    return x * f, y * f, z * f
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
