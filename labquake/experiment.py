@@ -147,15 +147,8 @@ def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_local_damping(eng: Any, alpha: float) -> None:
-    """Change the engine's local damping between stages (API addition or documented fallback)."""
-    if hasattr(eng, "set_damping"):
-        eng.set_damping(local_damping=alpha)
-    elif hasattr(eng, "set_local_damping"):
-        eng.set_local_damping(alpha)
-    else:  # engine without a setter: write the parameter slot (documented in the report)
-        from labquake.dem import _kernels as K
-
-        eng._a["prm"][K.P_ALPHA] = float(alpha)
+    """Change the engine's local damping between stages (consolidation -> axial loading)."""
+    eng.set_damping(local_damping=alpha)
 
 
 # --------------------------------------------------------------------------------------
