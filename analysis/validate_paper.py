@@ -69,6 +69,10 @@ def fractal_dimension(run, meta, scaling: str = "reference") -> float:
     return float(correlation_dimension(pts, scaling=scaling).d2)
 
 
+def _n_cracks(run, kind: str) -> int:
+    return int((run.read_table("cracks", columns=["kind"])["kind"].astype(str) == kind).sum())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "validate_paper"))
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = run.read_meta()
         row = {"seed": seed, "peak": meta["peak_differential_stress"] / 1e6, "drop": meta["stress_drop"] / 1e6,
                "stop": meta["stop_reason"], "wall": meta["wall_time_s"], "steps": meta["steps"],
-               "fault_cracks": meta["counts"]["fault_cracks"], "rock_cracks": meta["counts"]["rock_cracks"],
+               "fault_cracks": _n_cracks(run, "fault"), "rock_cracks": _n_cracks(run, "rock"),
                "events": meta["counts"]["events"]}
         for name, fn in (("bursts", lambda: foreshock_bursts(run, 200)), ("bursts2000", lambda: foreshock_bursts(run, 2000)),
                          ("D", lambda: fractal_dimension(run, meta, "reference")),

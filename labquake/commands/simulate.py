@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{rd.path}: {meta['status']}, {meta.get('steps', 0)} steps, stop: {meta.get('stop_reason', '?')}, "
         f"peak {peak / 1e6 if peak else float('nan'):.1f} MPa, drop {meta.get('stress_drop', 0.0) / 1e6:.1f} MPa, "
-        f"{meta['counts'].get('cracks', 0)} cracks ({meta['counts'].get('fault_cracks', 0)} fault), "
+        f"{meta['counts'].get('cracks', 0)} cracks ({meta.get('crack_counts', {}).get('fault', 0)} fault), "
         f"{meta['counts'].get('events', 0)} AE events, {meta.get('wall_time_s', 0.0):.1f} s"
     )
     return 0
