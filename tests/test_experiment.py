@@ -142,3 +142,11 @@ def test_quick_preset_produces_a_mainshock(tmp_path):
     assert (fc.step < meta["peak_step"]).sum() >= 3
     assert ((fc.step >= meta["peak_step"]) & (fc.step <= ms + 2000)).sum() >= 1
     assert run.read_table("events").on_fault.sum() >= 3
+
+
+def test_two_threads_give_the_same_catalog(tiny_run, tmp_path):
+    run = simulate(TINY, tmp_path / "two", progress=False, n_threads=2)
+    assert run.read_meta()["engine"]["n_threads"] == 2
+    a, b = _tables(tiny_run), _tables(run)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
