@@ -150,3 +150,19 @@ def test_two_threads_give_the_same_catalog(tiny_run, tmp_path):
     a, b = _tables(tiny_run), _tables(run)
     for name in TABLES:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+def test_a_saved_specimen_is_reused(tiny_run, tmp_path):
+    cfg = resolve_config(TINY)
+    cfg["specimen"]["file"] = str(tiny_run.path / "specimen.npz")
+    run = simulate(cfg, tmp_path / "reuse", progress=False)
+    a, b = _tables(tiny_run), _tables(run)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+    # a specimen cut at another angle is refused before anything is written
+    cfg["fault"]["angle_deg"] = 45.0
+    from labquake.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="angle"):
+        simulate(cfg, tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused" / "meta.json").exists()
