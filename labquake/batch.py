@@ -105,7 +105,7 @@ class RunSpec:
     index: int  # 1-based position in the campaign
     name: str  # directory name under the campaign directory
     overrides: dict[str, Any]  # dotted parameter path -> value (seed included when set)
-    config: dict[str, Any]  # the run's config (resolved when labquake.config validated it)
+    config: dict[str, Any]  # the run's fully resolved config (labquake.config.resolve_config)
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,8 @@ class CampaignSpec:
         data["campaign"] = copy.deepcopy(self.campaign)
         return dumps_toml(data)
 
-    def run(self, name: str) -> RunSpec:
-        for r in self.runs:
-            if r.name == name:
-                return r
-        raise KeyError(name)
 
-
-def load_campaign(path: str | os.PathLike, *, validate: bool = True) -> CampaignSpec:
+def load_campaign(path: str | os.PathLike) -> CampaignSpec:
     """Read, expand and validate a campaign spec file.
 
     Raises :class:`~labquake.errors.ConfigError` (one line, naming the file) for a
@@ -143,12 +137,10 @@ def load_campaign(path: str | os.PathLike, *, validate: bool = True) -> Campaign
     """
     path = Path(path)
     raw = read_toml(path)
-    return expand_campaign(raw, source=path, validate=validate)
+    return expand_campaign(raw, source=path)
 
 
-def expand_campaign(
-    raw: Mapping[str, Any], source: str | os.PathLike | None = None, *, validate: bool = True
-) -> CampaignSpec:
+def expand_campaign(raw: Mapping[str, Any], source: str | os.PathLike | None = None) -> CampaignSpec:
     """Expand a parsed spec (a dict as :mod:`tomllib` returns it) into its runs."""
     source = Path(source) if source is not None else None
     where = str(source) if source is not None else "campaign spec"
@@ -249,7 +241,6 @@ def expand_campaign(
     width = max(2, len(str(len(combos))))
     shorts = _short_names({k for ps in param_sets for k in ps})
     runs_out: list[RunSpec] = []
-    seen: dict[str, int] = {}
     for index, (ps, seed) in enumerate(combos, 1):
         overrides = dict(ps)
         if seed is not None:
@@ -266,16 +257,10 @@ def expand_campaign(
         run_name = "_".join(parts)
         if "name" not in overrides:
             cfg["name"] = run_name
-        if run_name in seen:  # cannot happen with the index prefix, kept as a guard
-            raise bad(f"runs {seen[run_name]} and {index} get the same name {run_name!r}")
-        seen[run_name] = index
-        if validate:
-            cfg = _resolve(cfg, f"{where}: run {run_name}")
+        cfg = _resolve(cfg, f"{where}: run {run_name}")
         runs_out.append(RunSpec(index=index, name=run_name, overrides=overrides, config=cfg))
 
-    campaign_table = {k: copy.deepcopy(v) for k, v in camp.items() if k != "base"}
-    if base_ref is not None:
-        campaign_table["description"] = camp.get("description", "") or f"base: {base_ref}"
+    campaign_table = {k: copy.deepcopy(v) for k, v in camp.items() if k != "base"}  # base is merged in
     return CampaignSpec(
         name=name,
         source=source,
@@ -827,29 +812,31 @@ def _dashboard(client: Any) -> str | None:
     return None
 
 
-def _call_stage(fn: Callable[..., Any], campaign_dir: Path, options: Mapping[str, Any], label: str) -> Any:
+def analysis_functions() -> dict[str, Callable[..., Any]]:
+    """The analysis stages after simulation, in order: name -> function(campaign_dir, **options)."""
+    from labquake.grains import analyze_campaign_grains
+    from labquake.pipeline import analyze_campaign
+
+    return {"analysis": analyze_campaign, "grains": analyze_campaign_grains}
+
+
+def _check_options(fn: Callable[..., Any], options: Mapping[str, Any], label: str) -> None:
     params = inspect.signature(fn).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in options if k not in params and not takes_any]
-    if unknown:
+    unknown = [k for k in options if k not in params or k == "campaign_dir"]
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         raise ConfigError(f"[campaign.{label}] has option(s) {unknown} that {fn.__module__}.{fn.__name__} does not take")
-    return fn(campaign_dir, **options)
 
 
-def analysis_stages(spec: CampaignSpec) -> list[tuple[str, Callable[[Path], Any]]]:
-    """The analysis stages after simulation: (name, callable(campaign_dir))."""
+def _pipeline_episodes(out: Path) -> dict[str, Any] | None:
+    """The episodes the campaign analysis found, per run (for the grain analysis)."""
+    path = out / "analysis" / "episodes.parquet"
+    if not path.exists():
+        return None
+    import pandas as pd
 
-    def pipeline(d: Path) -> Any:
-        from labquake.pipeline import analyze_campaign
-
-        return _call_stage(analyze_campaign, d, spec.analysis_options, "analysis")
-
-    def grains(d: Path) -> Any:
-        from labquake.grains import analyze_campaign_grains
-
-        return _call_stage(analyze_campaign_grains, d, spec.grains_options, "grains")
-
-    return [("analysis", pipeline), ("grains", grains)]
+    df = pd.read_parquet(path)
+    cols = [c for c in df.columns if c not in ("run", "role")]
+    return {run: g[cols].reset_index(drop=True) for run, g in df.groupby("run", sort=False)}
 
 
 def run_campaign(
@@ -877,6 +864,10 @@ def run_campaign(
     out = Path(out) if out is not None else Path("runs") / spec.name
     check_output_dir(out)
     _check_existing(out, spec)
+    stage_fns = analysis_functions() if analysis else {}
+    options = {"analysis": spec.analysis_options, "grains": spec.grains_options}
+    for label, fn in stage_fns.items():
+        _check_options(fn, options[label], label)
     spec_text = spec.to_toml()
     spec_path = out / SPEC_FILE
     if not spec_path.exists() or spec_path.read_text(encoding="utf-8") != spec_text:
@@ -912,14 +903,18 @@ def run_campaign(
         log(f"  failed: {name}: {err}")
     _write_state(out, spec, status, errors, stages, extra)
 
-    if analysis:
-        for label, fn in analysis_stages(spec):
+    if stage_fns:
+        for label, fn in stage_fns.items():
             t0 = time.perf_counter()
             log(f"{label}: running")
+            kwargs = dict(options[label])
+            if label == "grains" and "episodes" not in kwargs and "analysis" not in stage_errors:
+                # cut the contact forces at the episodes the campaign analysis found
+                kwargs["episodes"] = _pipeline_episodes(out)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    fn(out)
+                    fn(out, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - reported, and the next stage runs
                     stage_errors[label] = _stage_failure(out, label, exc)
             for w in caught:
@@ -988,7 +983,7 @@ __all__ = [
     "CampaignResult",
     "CampaignSpec",
     "RunSpec",
-    "analysis_stages",
+    "analysis_functions",
     "check_output_dir",
     "expand_campaign",
     "load_campaign",

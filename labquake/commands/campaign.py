@@ -10,13 +10,14 @@ HELP = "run a campaign of simulations on dask, analyse it and write report.html"
 
 def add_arguments(parser) -> None:
     parser.add_argument("spec", help="campaign spec (TOML: a run config plus a [campaign] table)")
-    parser.add_argument("--out", help="campaign directory (default: runs/<campaign name>)")
+    parser.add_argument("--out", metavar="DIR", help="campaign directory (default: runs/<campaign name>); a rerun skips its complete runs")
     parser.add_argument(
         "--scheduler", metavar="ADDRESS",
-        help="address of a running dask scheduler, e.g. tcp://host:8786 (default: a local cluster on 127.0.0.1)",
+        help="address of a running dask scheduler, e.g. tcp://host:8786, whose workers see DIR at the same path "
+        "(default: a local cluster on 127.0.0.1)",
     )
     parser.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster (default: one per CPU core)")
-    parser.add_argument("--retries", type=int, metavar="N", help="retries of a run whose worker was lost (default: the spec's, else 2)")
+    parser.add_argument("--retries", type=int, metavar="N", help="times a run is retried after its worker died (local cluster; default: the spec's, else 2)")
     parser.add_argument("--no-analysis", action="store_true", help="simulate only: skip the analysis (the report is still written)")
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,0 +1,81 @@
+"""report.html: self-contained, with every section, and robust to a missing analysis."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_campaign_support import tiny_campaign
+
+from labquake.io.rundir import find_runs
+from labquake.report import REFERENCE, per_run_table, stick_slip_stats, write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href", "data") and v is not None:
+                self.refs.append((tag, k, v))
+
+
+def test_stick_slip_stats_of_a_known_curve():
+    # MPa: rises to 200, drops to 150 (foreshock), rises to 250, drops to 120 (mainshock), 130
+    s = np.array([0, 100, 200, 150, 250, 120, 130.0])
+    st = stick_slip_stats(pd.DataFrame({"differential_stress": s * 1e6}))
+    assert st == pytest.approx({"peak_mpa": 250.0, "after_mpa": 120.0, "drop_mpa": 130.0})
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    c = tiny_campaign(tmp_path_factory)
+    assert c.proc.returncode == 0, c.proc.stdout + c.proc.stderr
+    return c.dir
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_report_is_self_contained_and_complete(campaign):
+    text = (campaign / "report.html").read_text(encoding="utf-8")
+    parser = _Refs()
+    parser.feed(text)
+    imgs = [v for t, k, v in parser.refs if t == "img"]
+    assert len(imgs) >= 8
+    for tag, attr, v in parser.refs:  # nothing to fetch: every reference is embedded
+        assert v.startswith("data:") or v.startswith("#"), (tag, attr, v[:80])
+    for v in imgs:
+        assert base64.b64decode(v.split(",", 1)[1]).startswith(PNG)
+    assert "<script" not in text and "<link" not in text
+    for title in ("Loading curves", "KDFs", "Reproduction of the reference ranges", "Dendrograms", "B_k",
+                  "Grain scale", "Contact-force network (3D)", "Campaign config", "Software versions"):
+        assert title in text, title
+    # the per-run table: every run, the measured values, the reference ranges
+    table = per_run_table(campaign)
+    assert len(table) == len(find_runs(campaign)) == 6
+    for _, row in table.iterrows():
+        assert row["run"] in text
+        assert f"{row['peak_mpa']:.3g}" in text
+    for ref in REFERENCE.values():
+        assert f"{ref.lo:g}–{ref.hi:g}" in text
+    assert "p_holm" in text and "dask" in text and "[campaign]" in text
+
+
+@pytest.mark.slow
+def test_report_without_analysis_still_shows_the_runs(campaign, tmp_path):
+    out = tmp_path / "c"
+    shutil.copytree(campaign, out, ignore=shutil.ignore_patterns("analysis", "figures", "report.html"))
+    path = write_report(out)
+    text = path.read_text()
+    assert "None (the analysis did not run" in text
+    assert all(r.name in text for r in find_runs(out))
+    assert len(re.findall(r'<img src="data:image/png;base64,', text)) >= 2  # own loading + KDF figures
