@@ -65,7 +65,7 @@ class Engine:
                  dt: float | None = None, dt_safety: float = 0.2, local_damping: float = 0.0,
                  density_scale: float = 1.0, n_threads: int = 1, skin: float | None = None,
                  sort_every: int = 10, fixed=None, velocities=None, angular_velocities=None,
-                 parallel_min_pairs: int = 4000):
+                 parallel_min_pairs: int = 20000):
         pos = _as_positions(positions)
         n = pos.shape[0]
         rad = np.array(radii, dtype=np.float64, copy=True).reshape(-1)
@@ -842,6 +842,8 @@ class Engine:
             "density": float(meta[_M_DENSITY]),
             "density_scale": float(meta[_M_DSCALE]),
             "n_threads": int(cnt[K.C_NTHR]),
+            "parallel_min_pairs": int(cnt[K.C_PARMIN]),
+            "threaded_path": bool(cnt[K.C_NTHR] > 1 and self.n_pairs >= cnt[K.C_PARMIN]),
             "n_particles": self.n_particles,
             "n_pairs": self.n_pairs,
             "n_bonds": self.n_bonds,
