@@ -9,6 +9,10 @@ Conventions
   sign when a re-sort reverses the order of a pair.
 * ``hist[s, 0:3]``: linear contact shear spring (displacement) or, for a smooth joint, its
   shear force on j; ``hist[s, 3]``: smooth-joint normal force (compression +).
+* Bond table (one row per installed bond, index ``pbd[s]``): ``bfn`` normal force
+  (compression +), ``bfs`` shear force on j, ``bmom`` moment on j, ``bst`` 1 intact /
+  2 broken, ``bprop`` columns (area, radius, tensile strength, cohesion, tan φ, kind,
+  I, R/I, R/J, 1/area).
 * The pair kernel ``_pair_range`` is written inline (no calls taking arrays inside the
   loop: numba would add reference counting per call) and compiled with a restricted set of
   fast-math flags (no reassociation), so the serial and the threaded specialisations
@@ -243,9 +247,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                 fsz = hist[s, 2] - kst * (vz - vn * jz)
                 if bonded:
                     fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-                    if -fn / area > bprop[b, 2]:
+                    inv_a = bprop[b, 9]
+                    if -fn * inv_a > bprop[b, 2]:
                         ev = 1
-                    elif fs / area > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                    elif fs * inv_a > bprop[b, 3] + (fn * inv_a) * bprop[b, 4]:
                         ev = 2
                     if ev != 0:
                         bonded = False
@@ -357,8 +362,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     # ------------- rock bond (parallel-bond mechanics)
                     b = pbd[s]
                     area = bprop[b, 0]
-                    rb = bprop[b, 1]
-                    ib = 0.25 * math.pi * rb * rb * rb * rb
+                    ib = bprop[b, 6]
                     jb = 2.0 * ib
                     bkn = c_bkn
                     bks = c_bks
@@ -384,11 +388,12 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     mt -= bks * jb * thn
                     mb = math.sqrt(mbx * mbx + mby * mby + mbz * mbz)
                     fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-                    sig = -fn / area + mb * rb / ib
-                    tau = fs / area + abs(mt) * rb / jb
+                    inv_a = bprop[b, 9]
+                    sig = -fn * inv_a + mb * bprop[b, 7]
+                    tau = fs * inv_a + abs(mt) * bprop[b, 8]
                     if sig > bprop[b, 2]:
                         ev = 1
-                    elif tau > bprop[b, 3] + (fn / area) * bprop[b, 4]:
+                    elif tau > bprop[b, 3] + (fn * inv_a) * bprop[b, 4]:
                         ev = 2
                     if ev != 0:
                         newst = (newst & ~F_BONDED) | F_BROKEN

@@ -29,6 +29,10 @@ _PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "pst",
 _BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids")
 _OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta")
 
+# bond table columns: area, radius, tensile strength, cohesion, tan(friction angle), kind,
+# I = pi R^4 / 4, R / I, R / J (J = 2 I), 1 / area
+_NBPROP = 10
+
 # meta vector layout
 _M_DENSITY = 0
 _M_DTSAFE = 1
@@ -291,7 +295,7 @@ class Engine:
         a["bfn"] = np.zeros(0)
         a["bfs"] = np.zeros((0, 3))
         a["bmom"] = np.zeros((0, 3))
-        a["bprop"] = np.zeros((0, 6))
+        a["bprop"] = np.zeros((0, _NBPROP))
         a["bst"] = np.zeros(0, dtype=np.int8)
         a["bids"] = np.zeros((0, 2), dtype=np.int64)
         a["prm"] = prm
@@ -594,8 +598,10 @@ class Engine:
                 area[cross] = math.pi * (jt.radius_multiplier * rmin[cross]) ** 2
             rb[cross] = np.sqrt(area[cross] / math.pi)
         b0 = self.n_bonds
+        ib = 0.25 * math.pi * rb ** 4
         props = np.column_stack([area, rb, st, co, np.tan(np.deg2rad(ph)),
-                                 np.where(cross, KIND_FAULT, KIND_ROCK).astype(float)])
+                                 np.where(cross, KIND_FAULT, KIND_ROCK).astype(float),
+                                 ib, rb / ib, rb / (2.0 * ib), 1.0 / area])
         a["bprop"] = np.ascontiguousarray(np.vstack([a["bprop"], props]))
         a["bfn"] = np.concatenate([a["bfn"], np.zeros(m)])
         a["bfs"] = np.ascontiguousarray(np.vstack([a["bfs"], np.zeros((m, 3))]))
