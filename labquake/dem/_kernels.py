@@ -168,6 +168,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
     c_rmu = prm[P_RMU]
     c_bkn = prm[P_BKN]
     c_bks = prm[P_BKS]
+    has_roll = roll.shape[0] > 0
     for s in range(s0, s1):
         # unsigned indices: no negative-index wraparound code
         i = np.uintp(pi[s])
@@ -188,9 +189,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     hist[s, 1] = 0.0
                     hist[s, 2] = 0.0
                     hist[s, 3] = 0.0
-                    roll[s, 0] = 0.0
-                    roll[s, 1] = 0.0
-                    roll[s, 2] = 0.0
+                    if has_roll:
+                        roll[s, 0] = 0.0
+                        roll[s, 1] = 0.0
+                        roll[s, 2] = 0.0
                     pst[s] = st & ~F_TOUCH
                 r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
                 break
@@ -354,9 +356,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     hist[s, 0] = 0.0
                     hist[s, 1] = 0.0
                     hist[s, 2] = 0.0
-                    roll[s, 0] = 0.0
-                    roll[s, 1] = 0.0
-                    roll[s, 2] = 0.0
+                    if has_roll:
+                        roll[s, 0] = 0.0
+                        roll[s, 1] = 0.0
+                        roll[s, 2] = 0.0
                     newst = newst & ~F_TOUCH
                 if bonded:
                     # ------------- rock bond (parallel-bond mechanics)
@@ -743,7 +746,8 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
         ofill[oa[s]] += 1
     matched = np.zeros(m_old, dtype=np.bool_)
     nhist = np.zeros((m_new, 4))
-    nroll = np.zeros((m_new, 3))
+    has_roll = roll.shape[0] > 0 or prm[P_RMU] > 0.0
+    nroll = np.zeros((m_new if has_roll else 0, 3))
     npst = np.zeros(m_new, dtype=np.int8)
     npbd = np.full(m_new, -1, dtype=np.int32)
     for s in range(m_new):
@@ -758,9 +762,10 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 nhist[s, 1] = sg * hist[so, 1]
                 nhist[s, 2] = sg * hist[so, 2]
                 nhist[s, 3] = hist[so, 3]
-                nroll[s, 0] = sg * roll[so, 0]
-                nroll[s, 1] = sg * roll[so, 1]
-                nroll[s, 2] = sg * roll[so, 2]
+                if has_roll and roll.shape[0] > 0:
+                    nroll[s, 0] = sg * roll[so, 0]
+                    nroll[s, 1] = sg * roll[so, 1]
+                    nroll[s, 2] = sg * roll[so, 2]
                 npst[s] = pst[so]
                 bb = pbd[so]
                 npbd[s] = bb
@@ -788,7 +793,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
         npi, npj, istart, src = _merge_pairs(npi, npj, istart, add_a, add_b)
         m2 = npi.shape[0]
         h2 = np.zeros((m2, 4))
-        r2 = np.zeros((m2, 3))
+        r2 = np.zeros((m2 if has_roll else 0, 3))
         s2 = np.zeros(m2, dtype=np.int8)
         b2 = np.full(m2, -1, dtype=np.int32)
         for s in range(m2):
@@ -796,8 +801,9 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
             if q >= 0:
                 for d in range(4):
                     h2[s, d] = nhist[q, d]
-                for d in range(3):
-                    r2[s, d] = nroll[q, d]
+                if has_roll:
+                    for d in range(3):
+                        r2[s, d] = nroll[q, d]
                 s2[s] = npst[q]
                 b2[s] = npbd[q]
             else:
@@ -805,7 +811,9 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 sg = -1.0 if flip[so] else 1.0
                 for d in range(3):
                     h2[s, d] = sg * hist[so, d]
-                    r2[s, d] = sg * roll[so, d]
+                if has_roll and roll.shape[0] > 0:
+                    for d in range(3):
+                        r2[s, d] = sg * roll[so, d]
                 h2[s, 3] = hist[so, 3]
                 s2[s] = pst[so]
                 bb = pbd[so]
@@ -1262,13 +1270,14 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
 
 
 @njit(cache=True)
-def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b):
+def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b, with_roll):
     """Insert new, history-free pairs into the list (for bonds across a gap > skin)."""
     n = istart.shape[0] - 1
     npi, npj, nst, src = _merge_pairs(pi, pj, istart, add_a, add_b)
     m2 = npi.shape[0]
     h2 = np.zeros((m2, 4))
-    r2 = np.zeros((m2, 3))
+    has_roll = with_roll
+    r2 = np.zeros((m2 if has_roll else 0, 3))
     s2 = np.zeros(m2, dtype=np.int8)
     b2 = np.full(m2, -1, dtype=np.int32)
     for s in range(m2):
@@ -1276,8 +1285,9 @@ def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b):
         if q >= 0:
             for d in range(4):
                 h2[s, d] = hist[q, d]
-            for d in range(3):
-                r2[s, d] = roll[q, d]
+            if has_roll and roll.shape[0] > 0:
+                for d in range(3):
+                    r2[s, d] = roll[q, d]
             s2[s] = pst[q]
             b2[s] = pbd[q]
     jstart, jslots = _jcsr(npj, n)

@@ -570,7 +570,8 @@ class Engine:
                     f"(more than {limit:.3g} m); bond only touching or nearly touching pairs")
             # bonded pairs beyond the neighbour cutoff join the list and stay in it while bonded
             out = K._add_pairs(a["pi"], a["pj"], a["istart"], a["hist"], a["roll"], a["pst"], a["pbd"],
-                               np.ascontiguousarray(lo[miss]), np.ascontiguousarray(hi[miss]))
+                               np.ascontiguousarray(lo[miss]), np.ascontiguousarray(hi[miss]),
+                               bool(a["prm"][K.P_RMU] > 0.0))
             for name, arr in zip(_PAIR_ARRAYS, out):
                 a[name] = arr
             slots = _find_slots(a["istart"], a["pj"], lo, hi)
