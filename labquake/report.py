@@ -34,7 +34,14 @@ import numpy as np
 import pandas as pd
 
 from labquake.errors import LabquakeError
-from labquake.io.rundir import RunDirectory, atomic_write_bytes, atomic_write_text, find_runs, software_versions
+from labquake.io.rundir import (
+    RunDirectory,
+    atomic_write_bytes,
+    atomic_write_text,
+    find_runs,
+    read_toml,
+    software_versions,
+)
 
 REPORT_FILE = "report.html"
 #: figures the report makes itself are written to figures/ with this prefix
@@ -60,15 +67,14 @@ REFERENCE: dict[str, Reference] = {
     "d2": Reference("fractal dimension D2", 1.4, 2.0, "", "thesis runs, D = 1.72 ± 0.15 (1.42–1.95)"),
 }
 
-#: statistics columns of the per-run table: (column, heading, reference key, names accepted
-#: in the analysis tables, first match wins; :func:`labquake.seismicity.run_statistics` names first)
-STAT_COLUMNS: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("b", "b (Aki ML)", "b", ("b_aki", "b_mle", "b", "b_value")),
-    ("b_lsq", "b (LSQ, reference code)", "b", ("b_lsq",)),
-    ("d2", "D2 (3-D)", "d2", ("d2_3d", "d2", "D2", "fractal_dimension")),
-    ("d2_ref", "D2 (2-D, reference code)", "d2", ("d2_reference",)),
+#: statistics of the per-run table: (column of analysis/seismicity.parquet, i.e. of
+#: :func:`labquake.seismicity.run_statistics`, heading, reference key)
+STAT_COLUMNS: list[tuple[str, str, str]] = [
+    ("b_aki", "b (Aki ML)", "b"),
+    ("b_lsq", "b (LSQ, reference code)", "b"),
+    ("d2_3d", "D2 (3-D)", "d2"),
+    ("d2_reference", "D2 (2-D, reference code)", "d2"),
 ]
-_RUN_NAMES = ("run", "run_name", "name")
 
 #: sections of figures/*.png by file-name prefix (pipeline and grain figures), in report order
 FIGURE_SECTIONS: list[tuple[str, str]] = [
@@ -109,13 +115,6 @@ def stick_slip_stats(loading: pd.DataFrame) -> dict[str, float]:
     return {"peak_mpa": float(s.max()), "after_mpa": float(s[i]), "drop_mpa": float(fall[i])}
 
 
-def _first_col(df: pd.DataFrame, names: Sequence[str]) -> str | None:
-    for n in names:
-        if n in df.columns:
-            return n
-    return None
-
-
 def _analysis_tables(campaign_dir: Path) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     adir = campaign_dir / "analysis"
@@ -127,11 +126,11 @@ def _analysis_tables(campaign_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """One row per complete run: peak, after, drop [MPa] (from the loading curve), b and
-    D2 (the columns of :data:`STAT_COLUMNS`) and the number of fault events.
+    """One row per complete run: peak, after, drop [MPa] (from the loading curve), the
+    :data:`STAT_COLUMNS` (b and D2) and ``n_events`` (fault events).
 
-    b and D2 come from an analysis table with one row per run when there is one, else from
-    :func:`labquake.seismicity.run_statistics` on the run's events.
+    b and D2 come from ``analysis/seismicity.parquet`` when the campaign analysis wrote
+    it, else from :func:`labquake.seismicity.run_statistics` on each run's events.
     """
     campaign_dir = Path(campaign_dir)
     tables = _analysis_tables(campaign_dir) if tables is None else tables
@@ -145,40 +144,27 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
             row.update(peak_mpa=math.nan, after_mpa=math.nan, drop_mpa=math.nan)
         rows.append(row)
     df = pd.DataFrame(rows, columns=["run", "peak_mpa", "after_mpa", "drop_mpa"])
-    stats = _per_run_stats(tables, df["run"])
-    if stats is None:
+    stats = tables.get("seismicity")
+    if stats is None or "run" not in stats.columns:
         stats = _compute_stats(runs)
-    for col, _, _, names in STAT_COLUMNS:
-        src = _first_col(stats, names) if stats is not None else None
-        df[col] = stats[src].to_numpy(dtype=float) if src else math.nan
-    n = _first_col(stats, ("n_events",)) if stats is not None else None
-    df["n_events"] = stats[n].to_numpy(dtype=float) if n else math.nan
+    stats = stats.drop_duplicates("run").set_index("run").reindex(df["run"])
+    for col in [c for c, _, _ in STAT_COLUMNS] + ["n_events"]:
+        df[col] = stats[col].to_numpy(dtype=float) if col in stats.columns else math.nan
     return df
 
 
-def _per_run_stats(tables: Mapping[str, pd.DataFrame], runs: pd.Series) -> pd.DataFrame | None:
-    """The first analysis table with one row per run and a b or D2 column, aligned to ``runs``."""
-    names = {n for *_, ns in STAT_COLUMNS for n in ns}
-    for t in tables.values():
-        rc = _first_col(t, _RUN_NAMES)
-        if rc is None or t[rc].duplicated().any() or not names & set(t.columns):
-            continue
-        return t.assign(**{rc: t[rc].astype(str)}).set_index(rc).reindex(runs.astype(str)).reset_index()
-    return None
-
-
-def _compute_stats(runs: Sequence[RunDirectory]) -> pd.DataFrame | None:
+def _compute_stats(runs: Sequence[RunDirectory]) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
     try:
         from labquake.seismicity import run_statistics
     except ImportError:
-        return None
-    rows = []
+        return pd.DataFrame({"run": [rd.name for rd in runs]})
     for rd in runs:
         try:
             rows.append(run_statistics(rd, n_boot=0))
-        except (LabquakeError, ValueError, ImportError):  # no events table, too few events
+        except (LabquakeError, ValueError):  # no events table, too few events
             rows.append({"run": rd.name})
-    return pd.DataFrame(rows) if rows else None
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"run": []})
 
 
 # --------------------------------------------------------------------------------------
@@ -226,26 +212,27 @@ def loading_figure(runs: Sequence[RunDirectory]) -> bytes | None:
     return _png(fig)
 
 
-def kdf_figure(runs: Sequence[RunDirectory], max_runs: int = 12) -> bytes | None:
-    """Fault-crack KDFs (:func:`labquake.segment.kdf`) with their episodes shaded, one
-    panel per run (at most ``max_runs``): the mainshock red, foreshocks blue."""
+def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: Mapping[str, pd.DataFrame] | None = None,
+               max_runs: int = 30) -> bytes | None:
+    """Fault-crack KDFs (:func:`labquake.segment.kdf`, σ = ``bandwidth`` steps) with their
+    episodes shaded, one panel per run (at most ``max_runs``): the mainshock red,
+    foreshocks blue. ``episodes`` (run name -> episodes table) are those the campaign
+    analysis used; a run without them is segmented here."""
     from labquake.segment import kdf, segment_run
 
     plt = _plt()
     data = []
-    for rd in runs:
+    for rd in runs[:max_runs]:
         with contextlib.suppress(LabquakeError):
             cr = rd.read_table("cracks", ["step", "kind"])
             st = cr.loc[cr["kind"].astype(str) == "fault", "step"].to_numpy()
             if st.size:
-                g, d = kdf(st)
-                try:
-                    eps = segment_run(rd)
-                except LabquakeError:
-                    eps = None
+                g, d = kdf(st, bandwidth=bandwidth)
+                eps = (episodes or {}).get(rd.name)
+                if eps is None:
+                    with contextlib.suppress(LabquakeError):
+                        eps = segment_run(rd, bandwidth=bandwidth)
                 data.append((rd.name, st.size, g, d, eps))
-        if len(data) >= max_runs:
-            break
     if not data:
         return None
     ncol = min(3, len(data))
@@ -259,12 +246,14 @@ def kdf_figure(runs: Sequence[RunDirectory], max_runs: int = 12) -> bytes | None
                     ax.axvspan(e["start"], e["end"], color="tab:red", alpha=0.2, lw=0)
                 elif e["lever_arm"] > 0:
                     ax.axvspan(e["start"], e["end"], color="tab:blue", alpha=0.12, lw=0)
+            for b in eps["start"].to_numpy(float)[1:]:
+                ax.axvline(b, color="0.3", lw=0.6, ls=":")
         ax.set_title(f"{name} ({n} fault cracks)", fontsize=7)
         ax.tick_params(labelsize=6)
         ax.set_xlabel("step", fontsize=7)
     for ax in list(axes.flat)[len(data):]:
         ax.axis("off")
-    fig.suptitle("Fault-crack KDFs (σ = 2000 steps); red: mainshock episode, blue: foreshock episodes", fontsize=9)
+    fig.suptitle(f"Fault-crack KDFs (σ = {bandwidth:g} steps); red: mainshock episode, blue: foreshock episodes, dotted: episode bounds", fontsize=9)
     fig.tight_layout()
     return _png(fig)
 
@@ -405,7 +394,7 @@ def _table(df: pd.DataFrame, max_rows: int = 60, floatfmt: str = "{:.4g}") -> st
 
 def _reproduction_table(df: pd.DataFrame, overrides: Mapping[str, Mapping[str, Any]]) -> str:
     cols = [("peak_mpa", "peak [MPa]", "peak_mpa"), ("after_mpa", "after drop [MPa]", ""), ("drop_mpa", "stress drop [MPa]", "drop_mpa")]
-    cols += [(c, t, ref) for c, t, ref, _ in STAT_COLUMNS if df[c].notna().any()]
+    cols += [(c, t, ref) for c, t, ref in STAT_COLUMNS if df[c].notna().any()]
     head = '<th class="l">run</th><th class="l">parameters</th>' + "".join(f"<th>{_e(t)}</th>" for _, t, _ in cols) + "<th>fault events</th>"
     rows = []
     for _, r in df.iterrows():
@@ -465,6 +454,7 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     tables = _analysis_tables(campaign_dir)
     figdir = campaign_dir / "figures"
     name = state.get("name") or campaign_dir.name
+    spec_path = campaign_dir / "campaign.toml"
     run_states = state.get("runs") or {}
     parts: list[str] = []
     add = parts.append
@@ -520,7 +510,10 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     data = own_figure(f"{OWN_PREFIX}loading.png", loading_figure(runs))
     add(_img(data, "Differential stress against axial strain, every complete run.") if data else '<p class="note">No loading curve.</p>')
     add("<h2>Fault-crack KDFs and episodes</h2>")
-    data = own_figure(f"{OWN_PREFIX}kdf.png", kdf_figure(runs))
+    settings = (read_toml(spec_path).get("campaign", {}) if spec_path.exists() else {}).get("analysis", {})
+    eps = tables.get("episodes")
+    eps = {r: g.reset_index(drop=True) for r, g in eps.groupby("run")} if eps is not None and "run" in eps else None
+    data = own_figure(f"{OWN_PREFIX}kdf.png", kdf_figure(runs, settings.get("bandwidth", 2000), eps))
     add(_img(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.") if data else '<p class="note">No fault crack.</p>')
     if per_run:
         add(f'<p class="note">Per-run figures in <code>figures/</code>: {_e(", ".join(per_run))}.</p>')
@@ -564,7 +557,6 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     else:
         add('<p class="note">None (the analysis did not run or wrote nothing).</p>')
     add("<h2>Campaign config</h2>")
-    spec_path = campaign_dir / "campaign.toml"
     add(f"<pre>{_e(spec_path.read_text(encoding='utf-8'))}</pre>" if spec_path.exists() else '<p class="note">campaign.toml not found.</p>')
     add("<h2>Software versions</h2><table>" + "".join(f'<tr><td class="l">{_e(k)}</td><td class="l">{_e(v)}</td></tr>' for k, v in _versions().items()) + "</table>")
 

@@ -79,3 +79,5 @@ def test_report_without_analysis_still_shows_the_runs(campaign, tmp_path):
     assert "None (the analysis did not run" in text
     assert all(r.name in text for r in find_runs(out))
     assert len(re.findall(r'<img src="data:image/png;base64,', text)) >= 2  # own loading + KDF figures
+    # without analysis/seismicity.parquet the report computes b and D2 itself: the same numbers
+    pd.testing.assert_frame_equal(per_run_table(out), per_run_table(campaign))
