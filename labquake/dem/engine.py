@@ -637,12 +637,16 @@ class Engine:
         nthr = int(a["cnt"][K.C_NTHR])
         # Always start numba's threading layer: the cached _run calls parallel kernels and
         # crashes (null function pointer) if the layer was never launched in this process.
+        prev = numba.get_num_threads()
         numba.set_num_threads(min(nthr, numba.config.NUMBA_NUM_THREADS))
-        out = K._run(n_steps, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
-                     a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
-                     a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"], a["pst"],
-                     a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["prm"], a["wal"],
-                     a["cnt"], a["crf"], a["cri"])
+        try:
+            out = K._run(n_steps, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"],
+                         a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
+                         a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"],
+                         a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["prm"],
+                         a["wal"], a["cnt"], a["crf"], a["cri"])
+        finally:
+            numba.set_num_threads(prev)
         for name, arr in zip(_PAIR_ARRAYS, out):
             a[name] = arr
         if not np.all(np.isfinite(a["pos"])):
