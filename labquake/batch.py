@@ -560,10 +560,6 @@ class CampaignResult:
     def ok(self) -> bool:
         return all(s == "complete" for s in self.status.values()) and not self.stage_errors
 
-    @property
-    def wall_time_s(self) -> float:
-        return sum(self.stages.values())
-
 
 def check_output_dir(out: str | os.PathLike, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
     """Make sure ``out`` can hold a campaign: a writable directory with free space.
@@ -687,8 +683,6 @@ def simulate_runs(
     """Run every run of ``spec`` that is not complete on dask; returns
     ``(status, errors, skipped, dashboard)``: run states and errors, the runs that were
     complete before, and the dashboard address."""
-    from distributed import Client
-
     retries = spec.retries if retries is None else retries
     status: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -703,6 +697,8 @@ def simulate_runs(
 
     cluster = None
     try:
+        from distributed import Client
+
         if scheduler:
             try:
                 client = Client(scheduler, timeout="15s", set_as_default=False)

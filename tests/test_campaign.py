@@ -76,6 +76,7 @@ def test_killed_campaign_resumes_without_recomputing(tmp_path):
     complete = [r.name for r in spec.runs if RunDirectory(out / r.name).is_complete()]
     assert 2 <= len(complete) < len(spec.runs)
     before = {n: tree_state(out / n) for n in complete}
+    checkpointed = {r.name for r in spec.runs if r.name not in complete and RunDirectory(out / r.name).checkpoint_dir.exists()}
     n_before = len(events(out))
 
     rerun = labquake("campaign", TINY_SPEC, "--out", out, "--workers", "2", "--no-analysis", "--no-report", "--quiet")
@@ -84,6 +85,9 @@ def test_killed_campaign_resumes_without_recomputing(tmp_path):
         assert tree_state(out / n) == before[n]
     new = events(out)[n_before:]
     assert not {e["run"] for e in new} & set(complete)  # never even submitted again
+    for e in new:  # an interrupted run with a checkpoint continues from it
+        if e["event"] == "start" and e["run"] in checkpointed:
+            assert e["resume"] is True
     computed = Counter(e["run"] for e in events(out) if e["event"] == "computed")
     for r in spec.runs:  # every run simulated to the end once (a kill may beat a log line)
         assert computed[r.name] == 1 or (r.name in complete and computed[r.name] == 0), (r.name, computed)
