@@ -29,7 +29,6 @@ import math
 import os
 import pickle
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,7 +159,7 @@ class _Run:
     """The mutable state of one run (everything here pickles into the checkpoint)."""
 
     def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
-        s, rec, ae = config["specimen"], config["recording"], config["ae"]
+        s, ae = config["specimen"], config["ae"]
         dq = derived_quantities(config)
         self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
         self.stage = "consolidation"
@@ -323,7 +322,7 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
 
     from labquake.errors import ConfigError
 
-    ld, rec, e = cfg["loading"], cfg["recording"], cfg["engine"]
+    ld, rec = cfg["loading"], cfg["recording"]
     sig3 = ld["confining_stress"]
     explicit = sorted(s for s in rec["snapshot_steps"] if s not in st.snapshots_done)
     bar = tqdm(total=ld["max_steps"], initial=int(eng.step_count), unit="step", disable=not progress,

@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -567,10 +566,6 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
         + "\n</body></html>\n"
     )
     atomic_write_text(out, doc)
-    with contextlib.suppress(OSError):  # a report is for sharing: readable like any new file
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(out, 0o666 & ~umask)
     return out
 
 

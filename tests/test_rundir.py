@@ -74,3 +74,14 @@ def test_unwritable_directory_is_one_line_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot"):
         RunDirectory(blocker / "run").start({"seed": 1})
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from labquake.io.rundir import atomic_write_text
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = atomic_write_text(tmp_path / "a.txt", "x")
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)

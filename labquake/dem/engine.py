@@ -143,9 +143,12 @@ class Engine:
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
             ib = 0.25 * math.pi * rb ** 4
-            kt = np.maximum(kt, max(bond.kn_per_area, bond.ks_per_area) * a)
-            kr = np.maximum(kr, np.maximum(bond.ks_per_area * a * rad * rad, bond.kn_per_area * ib))
-            kr = np.maximum(kr, bond.ks_per_area * 2.0 * ib)
+            # a bond acts in parallel with the frictional contact: the stiffnesses add
+            kc = max(contact.kn, contact.ks)
+            kt = np.maximum(kt, kc + max(bond.kn_per_area, bond.ks_per_area) * a)
+            kr = np.maximum(kr, contact.ks * rad * rad
+                            + np.maximum(bond.ks_per_area * a * rad * rad, bond.kn_per_area * ib))
+            kr = np.maximum(kr, contact.ks * rad * rad + bond.ks_per_area * 2.0 * ib)
         if joint is not None:
             if joint.area is not None:
                 a = np.full(n, joint.area)

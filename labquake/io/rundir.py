@@ -183,6 +183,15 @@ def empty_table(name: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
     """Write a file atomically: ``writer(tmp_path)`` then ``os.replace`` into ``path``.
 
@@ -199,6 +208,8 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        # mkstemp creates 0600 files; give the result the permissions of an ordinary file
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
