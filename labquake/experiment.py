@@ -441,8 +441,9 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     kind_sorted[order] = kind
     sel = select_monitored(st.rng, rec["n_monitored"], state, np.where(kind_sorted == CONTACT_SMOOTH_JOINT, 2, kind_sorted),
                            pos, st.fault, 0.5 * cfg["specimen"]["diameter"], cfg["specimen"]["length"])
-    st.monitor = ContactMonitor(state.i[sel], state.j[sel], state.point[sel], pos)
-    st.monitor.record(eng)
+    st.monitor = ContactMonitor(state.i[sel], state.j[sel], state.point[sel])
+    if eng.step_count % rec["contact_interval"] == 0:  # samples lie on one grid of contact_interval steps
+        st.monitor.record(eng)
     if rec["snapshot_axial_start"]:
         _snapshot(run, eng, st)
 

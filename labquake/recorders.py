@@ -182,13 +182,13 @@ def select_monitored(
 class ContactMonitor:
     """Monitored fault contacts sampled every ``interval`` steps (``contacts``/``monitored`` tables)."""
 
-    def __init__(self, pa: np.ndarray, pb: np.ndarray, points: np.ndarray, positions0: np.ndarray, model: str = "smoothjoint") -> None:
+    def __init__(self, pa: np.ndarray, pb: np.ndarray, points: np.ndarray, model: str = "smoothjoint") -> None:
         self.pa = np.asarray(pa, dtype=np.int64)
         self.pb = np.asarray(pb, dtype=np.int64)
         self.points = np.asarray(points, dtype=float).reshape(-1, 3)
         self.model = model
-        self.x0a = np.asarray(positions0)[self.pa].copy()
-        self.x0b = np.asarray(positions0)[self.pb].copy()
+        self.x0a: np.ndarray | None = None  # positions at the first sample: displacements are measured from it
+        self.x0b: np.ndarray | None = None
         self.parts: list[np.ndarray] = []  # each (n, 17): step, time, id, fn, fs, broken, 12 kinematics
 
     @property
@@ -202,6 +202,8 @@ class ContactMonitor:
         pos = np.asarray(eng.positions)
         vel = np.asarray(eng.velocities)
         step = int(eng.step_count)
+        if self.x0a is None:
+            self.x0a, self.x0b = pos[self.pa].copy(), pos[self.pb].copy()
         block = np.empty((self.n, 18))
         block[:, 0] = step
         block[:, 1] = step * eng.dt
