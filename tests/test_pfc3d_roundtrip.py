@@ -93,14 +93,11 @@ def test_cli_round_trip(original, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_same_segmentation_b_value_clouds_and_distances(original, tmp_path):
-    segment = pytest.importorskip("labquake.segment")
-    seismicity = pytest.importorskip("labquake.seismicity")
-    clouds = pytest.importorskip("labquake.clouds")
-    distances = pytest.importorskip("labquake.distances")
-    back = _round_trip(original, tmp_path)
+def assert_same_analysis(original: RunDirectory, back: RunDirectory, bandwidth=2000) -> None:
+    """Segmentation, b-values, clouds and distances agree between a run and its round trip."""
+    from labquake import clouds, distances, segment, seismicity
 
-    ep_a, ep_b = segment.segment_run(original), segment.segment_run(back)
+    ep_a, ep_b = segment.segment_run(original, bandwidth=bandwidth), segment.segment_run(back, bandwidth=bandwidth)
     assert len(ep_a) >= 2  # foreshock episodes and a mainshock
     pd.testing.assert_frame_equal(ep_a, ep_b)
 
@@ -110,13 +107,32 @@ def test_same_segmentation_b_value_clouds_and_distances(original, tmp_path):
         assert bb.b == pytest.approx(ba.b, rel=1e-9) and bb.n == ba.n
         assert bb.mc == pytest.approx(ba.mc, nan_ok=True)
 
-    ca, cb = clouds.event_clouds(original), clouds.event_clouds(back)
+    ca, cb = clouds.event_clouds(original, bandwidth=bandwidth), clouds.event_clouds(back, bandwidth=bandwidth)
     assert len(ca.foreshock) > 2 and len(ca.mainshock) > 2
     pd.testing.assert_frame_equal(ca.foreshock, cb.foreshock)
     pd.testing.assert_frame_equal(ca.mainshock, cb.mainshock)
 
     cl = [ca.foreshock, ca.mainshock, cb.foreshock, cb.mainshock]
-    for metric in ("hausdorff", "chamfer"):
+    for metric in ("hausdorff", "chamfer", "emd"):
         d = distances.distance_matrix(cl, metric, n_jobs=1)
         assert d[0, 2] == pytest.approx(0, abs=1e-12) and d[1, 3] == pytest.approx(0, abs=1e-12)
         assert d[0, 1] == pytest.approx(d[2, 3], rel=1e-12) and d[0, 1] > 0
+
+
+def test_same_segmentation_b_value_clouds_and_distances(original, tmp_path):
+    assert_same_analysis(original, _round_trip(original, tmp_path))
+
+
+@pytest.mark.slow
+def test_quick_simulation_round_trip(tmp_path):
+    """A real quick-preset labquake run survives export → import with the same analysis."""
+    from pathlib import Path
+
+    from labquake.config import load_config
+    from labquake.experiment import simulate
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "simulations" / "quick.toml")
+    run = simulate(cfg, tmp_path / "quick", progress=False)
+    back = _round_trip(run, tmp_path)
+    assert_same_tables(run, back, skip={("loading", "stage")})  # a text column the layouts cannot hold
+    assert_same_analysis(run, back, bandwidth=500)  # the quick campaign's bandwidth (simulations/quick.toml)
