@@ -22,7 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/run_all.py
+	for b in dem_throughput simulation_presets analysis_pipeline grains_render pfc_import; do \
+	  echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+	@echo "the paper27 campaign benchmark (about 10 min): $(PY) benchmarks/campaign_paper27.py --out runs/paper27-bench"
 
 clean:
 	rm -rf runs benchmarks/_work
