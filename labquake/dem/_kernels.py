@@ -559,18 +559,7 @@ def _cell_grid(pos, rad, skin):
 @njit(cache=True)
 def _build_pairs(pos, rad, skin, cid, nc):
     n = pos.shape[0]
-    ncell = nc[0] * nc[1] * nc[2]
-    head = np.zeros(ncell + 1, dtype=np.int64)
-    for p in range(n):
-        head[cid[p] + 1] += 1
-    for c in range(ncell):
-        head[c + 1] += head[c]
-    fill = head[:-1].copy()
-    members = np.empty(n, dtype=np.int64)
-    for p in range(n):
-        c = cid[p]
-        members[fill[c]] = p
-        fill[c] += 1
+    head, members = _bucket_sort(cid, nc[0] * nc[1] * nc[2])
     cap = 8 * n + 16
     pi = np.empty(cap, dtype=np.int32)
     pj = np.empty(cap, dtype=np.int32)
@@ -667,20 +656,27 @@ def _merge_pairs(pi, pj, istart, add_a, add_b):
 
 
 @njit(cache=True)
+def _bucket_sort(keys, n_buckets):
+    """Stable counting sort: (start (n_buckets+1,), order) with order[start[b]:start[b+1]]
+    the indices k, ascending, whose keys[k] == b."""
+    start = np.zeros(n_buckets + 1, dtype=np.int64)
+    for k in range(keys.shape[0]):
+        start[keys[k] + 1] += 1
+    for b in range(n_buckets):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    order = np.empty(keys.shape[0], dtype=np.int64)
+    for k in range(keys.shape[0]):
+        b = keys[k]
+        order[fill[b]] = k
+        fill[b] += 1
+    return start, order
+
+
+@njit(cache=True)
 def _jcsr(pj, n):
-    m = pj.shape[0]
-    jstart = np.zeros(n + 1, dtype=np.int64)
-    for s in range(m):
-        jstart[pj[s] + 1] += 1
-    for p in range(n):
-        jstart[p + 1] += jstart[p]
-    fill = jstart[:-1].copy()
-    jslots = np.empty(m, dtype=np.int64)
-    for s in range(m):
-        q = pj[s]
-        jslots[fill[q]] = s
-        fill[q] += 1
-    return jstart, jslots
+    """For each particle, the pair slots where it is the second particle (CSR)."""
+    return _bucket_sort(pj, n)
 
 
 @njit(cache=True)
