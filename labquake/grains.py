@@ -599,6 +599,16 @@ def shear_stress_strength(records: pd.DataFrame, area=None, cohesion=None, frict
     return tau, tau_s
 
 
+
+def _intact_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The records whose normal and shear series were intact at the cut (categories < 9)."""
+    intact = np.ones(len(records), dtype=bool)
+    for comp in ("fn", "fs"):
+        col = f"{comp}_category"
+        if col in records:
+            intact &= records[col].to_numpy() < 9
+    return records[intact]
+
 def stress_strength(records: pd.DataFrame, window: int = 25_000, span: int = 600_000, edges=None,
                     area=None, cohesion=None, friction_angle_deg=None,
                     fault: Mapping | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -613,12 +623,7 @@ def stress_strength(records: pd.DataFrame, window: int = 25_000, span: int = 600
     edges = STRESS_EDGES if edges is None else np.asarray(edges, dtype=np.float64)
     wedges = time_windows(window, span)
     nw = len(wedges) - 1
-    intact = np.ones(len(records), dtype=bool)
-    for comp in ("fn", "fs"):
-        col = f"{comp}_category"
-        if col in records:
-            intact &= records[col].to_numpy() < 9
-    rec = records[intact]
+    rec = _intact_records(records)
     tau, tau_s = shear_stress_strength(rec, area, cohesion, friction_angle_deg, fault) if len(rec) else (np.zeros(0), np.zeros(0))
     widx = _window_index(rec["lever_arm"].to_numpy(np.int64), wedges) if len(rec) else np.zeros(0, np.int64)
     ov_rows, pdf_rows = [], []
@@ -650,12 +655,7 @@ def acceleration_difference(records: pd.DataFrame, window: int = 25_000, span: i
     """
     edges = DSLOPE_EDGES if edges is None else np.asarray(edges, dtype=np.float64)
     wedges = time_windows(window, span)
-    intact = np.ones(len(records), dtype=bool)
-    for comp in ("fn", "fs"):
-        col = f"{comp}_category"
-        if col in records:
-            intact &= records[col].to_numpy() < 9
-    rec = records[intact]
+    rec = _intact_records(records)
     widx = _window_index(rec["lever_arm"].to_numpy(np.int64), wedges) if len(rec) else np.zeros(0, np.int64)
     dn = rec["fn_dslope"].to_numpy(float) if len(rec) else np.zeros(0)
     ds = rec["fs_dslope"].to_numpy(float) if len(rec) else np.zeros(0)
