@@ -1220,6 +1220,17 @@ def _install(tmp: Path, out: Path, force: bool) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
+def build_and_install(out: Path, fill, force: bool) -> None:
+    """All or nothing: ``fill(tmp_dir)`` in a hidden directory beside ``out``, then move it
+    into place; on any error nothing is left behind."""
+    tmp = build_in_temp(out, fill)
+    try:
+        _install(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def build_in_temp(out: Path, fill) -> Path:
     """Run ``fill(tmp_dir)`` in a new hidden temporary directory beside ``out`` and return
     that directory; on any error remove it and re-raise."""
@@ -1258,12 +1269,7 @@ def write_run(run: PfcRun, out: str | os.PathLike, *, force: bool = False) -> Ru
             atomic_write_parquet(tmp / rel, df)
         rd.complete(wall_time_s=run.report.wall_time_s + (time.perf_counter() - t0))
 
-    tmp = build_in_temp(out, fill)
-    try:
-        _install(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    build_and_install(out, fill, force)
     return RunDirectory(out)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,7 +251,7 @@ def export_pfc(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, run_id
 
 
 def _export(run_dir, out_dir, *, run_id: int, plain: bool, trial_size: int | None, force: bool) -> ExportReport:
-    from labquake.io.pfc3d import _check_target, _install, build_in_temp
+    from labquake.io.pfc3d import _check_target, build_and_install
 
     t0 = time.perf_counter()
     rd = RunDirectory(run_dir)
@@ -344,12 +343,7 @@ def _export(run_dir, out_dir, *, run_id: int, plain: bool, trial_size: int | Non
             + dumps_toml(config_to_toml_dict(cfg)), encoding="utf-8")
         report.files.append(("pfc.toml", "dt, sampling, fault, column names"))
 
-    tmp = build_in_temp(out, fill)
-    try:
-        _install(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    build_and_install(out, fill, force)
     report.wall_time_s = time.perf_counter() - t0
     return report
 
