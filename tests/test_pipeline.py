@@ -152,3 +152,22 @@ def test_cli_analyze(campaign, tmp_path, capsys):
     assert rc == 2 and err.startswith("labquake: error:") and err.count("\n") == 1
     rc = main(["analyze", str(campaign), "--metrics", "cosine", "--quiet"])
     assert rc == 2 and "unknown metric" in capsys.readouterr().err
+
+
+def test_cli_analyze_defaults_to_the_campaigns_own_options(campaign, tmp_path, capsys):
+    """`labquake analyze` on a campaign directory takes its [campaign.analysis] table as
+    defaults; options given on the command line still win."""
+    import shutil
+
+    from labquake.cli import main
+
+    camp = tmp_path / "camp"
+    shutil.copytree(campaign, camp, ignore=shutil.ignore_patterns("analysis", "figures"))
+    (camp / "campaign.toml").write_text(
+        '[campaign]\nname = "c"\n[campaign.analysis]\nmetrics = ["hausdorff"]\nmethod = "average"\nn_perm = 20\n')
+    assert main(["analyze", str(camp), "--no-figures", "--quiet", "--n-boot", "0"]) == 0
+    assert "using the campaign's analysis options" in capsys.readouterr().out
+    bk = pd.read_parquet(camp / "analysis" / "bk.parquet")
+    assert set(bk["metric"]) == {"hausdorff"} and set(bk["method"]) == {"average"}
+    assert main(["analyze", str(camp), "--no-figures", "--quiet", "--n-boot", "0", "--method", "complete"]) == 0
+    assert set(pd.read_parquet(camp / "analysis" / "bk.parquet")["method"]) == {"complete"}

@@ -12,19 +12,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from labquake.trees import LINKAGES, NULLS
 
     parser.add_argument("campaign_dir", help="campaign directory holding run directories")
-    parser.add_argument("--metrics", default="hausdorff,chamfer,emd",
+    parser.description = (f"{HELP}. Options not given on the command line default to the campaign's own "
+                          "[campaign.analysis] table (campaign.toml), then to the values shown.")
+    parser.add_argument("--metrics", default=None,
                         help=f"comma-separated distance metrics (of {', '.join(METRICS)}; default hausdorff,chamfer,emd)")
-    parser.add_argument("--method", default="single", choices=LINKAGES, help="linkage method (default single)")
-    parser.add_argument("--null", default="permutation", choices=NULLS, help="null for the B_k p-values (default permutation)")
-    parser.add_argument("--n-perm", type=int, default=1000, help="null draws (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--bandwidth", default="2000",
+    parser.add_argument("--method", default=None, choices=LINKAGES, help="linkage method (default single)")
+    parser.add_argument("--null", default=None, choices=NULLS, help="null for the B_k p-values (default permutation)")
+    parser.add_argument("--n-perm", type=int, default=None, help="null draws (default 1000)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default 0)")
+    parser.add_argument("--bandwidth", default=None,
                         help="KDF bandwidth in steps, or isj / silverman / scott (default 2000)")
-    parser.add_argument("--grid", type=float, default=20, help="KDF grid spacing in steps (default 20)")
-    parser.add_argument("--prominence", type=float, default=0.05,
+    parser.add_argument("--grid", type=float, default=None, help="KDF grid spacing in steps (default 20)")
+    parser.add_argument("--prominence", type=float, default=None,
                         help="minimum depth of an episode boundary, in lone-event bump heights (default 0.05)")
-    parser.add_argument("--min-events", type=int, default=2, help="exclude runs with a smaller cloud (default 2)")
-    parser.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for b-value errors (default 200)")
+    parser.add_argument("--min-events", type=int, default=None, help="exclude runs with a smaller cloud (default 2)")
+    parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples for b-value errors (default 200)")
     parser.add_argument("--paper-quirks", action="store_true",
                         help="reproduce the reference code's two cloud-feature quirks")
     parser.add_argument("--square-quirk", action="store_true",
@@ -32,6 +34,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="threads for the distance matrices (default: all cores)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+#: built-in defaults of the options a campaign's [campaign.analysis] table may set
+_DEFAULTS = {"metrics": "hausdorff,chamfer,emd", "method": "single", "null": "permutation", "n_perm": 1000, "seed": 0,
+             "bandwidth": "2000", "grid": 20.0, "prominence": 0.05, "min_events": 2, "n_boot": 200}
+
+
+def _campaign_analysis_options(campaign_dir: str) -> dict:
+    """The ``[campaign.analysis]`` table of ``CAMPAIGN_DIR/campaign.toml`` (empty if none)."""
+    from pathlib import Path
+
+    from labquake.io.rundir import read_toml
+
+    spec = Path(campaign_dir) / "campaign.toml"
+    if not spec.is_file():
+        return {}
+    options = read_toml(spec).get("campaign", {}).get("analysis", {})
+    if isinstance(options.get("metrics"), (list, tuple)):
+        options["metrics"] = ",".join(options["metrics"])
+    return {k: v for k, v in options.items() if k in _DEFAULTS}
 
 
 def _number(text: str):
@@ -48,15 +70,22 @@ def run(args: argparse.Namespace) -> int:
     from labquake.errors import ConfigError
     from labquake.pipeline import analyze_campaign
 
+    from_campaign = _campaign_analysis_options(args.campaign_dir)
+    for key, default in _DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, from_campaign.get(key, default))
+    if from_campaign:
+        print(f"{args.campaign_dir}: using the campaign's analysis options {from_campaign} where not given")
     if args.n_perm < 1:
         raise ConfigError(f"--n-perm must be >= 1, got {args.n_perm}")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     grid = _number(str(args.grid))
+    bandwidth = _number(str(args.bandwidth))
     paths = analyze_campaign(
         args.campaign_dir, metrics=metrics, n_perm=args.n_perm, seed=args.seed, method=args.method, null=args.null,
-        bandwidth=_number(args.bandwidth), grid=grid, prominence=args.prominence, paper_quirks=args.paper_quirks,
+        bandwidth=bandwidth, grid=grid, prominence=args.prominence, paper_quirks=args.paper_quirks,
         square_quirk=args.square_quirk, min_events=args.min_events, n_boot=args.n_boot, n_jobs=args.jobs,
         figures=not args.no_figures, progress=not args.quiet,
     )
