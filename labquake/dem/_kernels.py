@@ -137,6 +137,17 @@ def _rot_keep(x, y, z, nx, ny, nz):
     return x * f, y * f, z * f
 
 
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _cap_vector(x, y, z, cap):
+    """Scale (x, y, z) down to length ``cap`` if it is longer (Coulomb / rolling limit).
+    Scalars only, so it inlines without reference counting. Returns x, y, z, capped."""
+    v2 = x * x + y * y + z * z
+    if v2 > cap * cap:
+        f = cap / math.sqrt(v2)
+        return x * f, y * f, z * f, True
+    return x, y, z, False
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
                 bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
@@ -267,13 +278,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                         fsy = 0.0
                         fsz = 0.0
                     else:
-                        fs2 = fsx * fsx + fsy * fsy + fsz * fsz
-                        cap = c_jmu * fn
-                        if fs2 > cap * cap:
-                            f = cap / math.sqrt(fs2)
-                            fsx *= f
-                            fsy *= f
-                            fsz *= f
+                        fsx, fsy, fsz, _ = _cap_vector(fsx, fsy, fsz, c_jmu * fn)
                 hist[s, 0] = fsx
                 hist[s, 1] = fsy
                 hist[s, 2] = fsz
@@ -310,17 +315,11 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     fty = -ks * sy
                     ftz = -ks * sz
                     mu = c_bmu if (st & F_BROKEN) else c_mu
-                    ft2 = ftx * ftx + fty * fty + ftz * ftz
-                    cap = mu * fel
-                    if ft2 > cap * cap:
-                        f = cap / math.sqrt(ft2)
-                        ftx *= f
-                        fty *= f
-                        ftz *= f
-                        if ks > 0.0:
-                            sx = -ftx / ks
-                            sy = -fty / ks
-                            sz = -ftz / ks
+                    ftx, fty, ftz, slipping = _cap_vector(ftx, fty, ftz, mu * fel)
+                    if slipping and ks > 0.0:  # keep the spring consistent with the slip force
+                        sx = -ftx / ks
+                        sy = -fty / ks
+                        sz = -ftz / ks
                     hist[s, 0] = sx
                     hist[s, 1] = sy
                     hist[s, 2] = sz
@@ -338,13 +337,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                         qx -= kr * (thx - thn * nx)
                         qy -= kr * (thy - thn * ny)
                         qz -= kr * (thz - thn * nz)
-                        q2 = qx * qx + qy * qy + qz * qz
-                        capr = c_rmu * rbar * fel
-                        if q2 > capr * capr:
-                            f = capr / math.sqrt(q2)
-                            qx *= f
-                            qy *= f
-                            qz *= f
+                        qx, qy, qz, _ = _cap_vector(qx, qy, qz, c_rmu * rbar * fel)
                         roll[s, 0] = qx
                         roll[s, 1] = qy
                         roll[s, 2] = qz
