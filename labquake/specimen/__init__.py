@@ -30,7 +30,7 @@ import numpy as np
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
-from labquake.specimen.packing import Packing, pack_cylinder, pair_gaps
+from labquake.specimen.packing import Packing, cylinder_solid_fraction, pack_cylinder, pair_gaps
 
 __all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "save_specimen", "load_specimen",
            "check_matches", "pack_cylinder"]
@@ -59,8 +59,7 @@ class Specimen:
 
     @property
     def solid_fraction(self) -> float:
-        v = 4.0 / 3.0 * np.pi * np.sum(self.radii**3)
-        return float(v / (np.pi * (0.5 * self.diameter) ** 2 * self.length))
+        return cylinder_solid_fraction(self.radii, 0.5 * self.diameter, self.length)
 
 
 def select_bonds(

@@ -24,6 +24,12 @@ from scipy.spatial import cKDTree
 from labquake.errors import ConfigError
 
 
+def cylinder_solid_fraction(radii: np.ndarray, cylinder_radius: float, length: float) -> float:
+    """Volume of the spheres over the volume of the cylinder they fill."""
+    v = 4.0 / 3.0 * np.pi * np.sum(np.asarray(radii, dtype=float) ** 3)
+    return float(v / (np.pi * cylinder_radius**2 * length))
+
+
 @dataclass(frozen=True)
 class Packing:
     """A packing of spheres in a cylinder of ``radius`` and ``length`` centred at the origin."""
@@ -40,8 +46,7 @@ class Packing:
 
     @property
     def solid_fraction(self) -> float:
-        v = 4.0 / 3.0 * np.pi * np.sum(self.radii**3)
-        return float(v / (np.pi * self.cylinder_radius**2 * self.length))
+        return cylinder_solid_fraction(self.radii, self.cylinder_radius, self.length)
 
 
 def draw_radii(rng: np.random.Generator, d_min: float, d_max: float, volume: float, solid_fraction: float) -> np.ndarray:
