@@ -242,14 +242,18 @@ def _resolve_mc(m: np.ndarray, mc, dm, mc_correction: float) -> tuple[float, str
     return mcv, "given"
 
 
+def _optional_mc(m: np.ndarray, mc, dm, mc_correction: float):
+    """(magnitudes at or above Mc, Mc, Mc method) when ``mc`` is given, else all of them."""
+    if mc is None:
+        return m, float("nan"), "none"
+    mcv, mcm = _resolve_mc(m, mc, dm, mc_correction)
+    return _select(m, mcv, dm), mcv, mcm
+
+
 def _b_once(m: np.ndarray, method: str, mc, dm, mc_correction: float, dmc, min_events: int):
     """(b, a, mc, used magnitudes (for Shi–Bolt), mc_method)."""
     if method == "lsq":
-        if mc is not None:
-            mcv, mcm = _resolve_mc(m, mc, dm, mc_correction)
-            m = _select(m, mcv, dm)
-        else:
-            mcv, mcm = float("nan"), "none"
+        m, mcv, mcm = _optional_mc(m, mc, dm, mc_correction)
         if m.size < min_events or np.ptp(m) <= 0:
             raise InsufficientDataError(f"LSQ b-value needs at least {min_events} events with distinct magnitudes, got {m.size}")
         thr = np.linspace(m.min(), m.max(), 10)
@@ -258,11 +262,7 @@ def _b_once(m: np.ndarray, method: str, mc, dm, mc_correction: float, dmc, min_e
         slope, intercept = np.polyfit(thr, np.log10(n_ge), 1)
         return float(-slope), float(intercept), mcv, m, mcm
     if method == "bpositive":
-        if mc is not None:
-            mcv, mcm = _resolve_mc(m, mc, dm, mc_correction)
-            m = _select(m, mcv, dm)
-        else:
-            mcv, mcm = float("nan"), "none"
+        m, mcv, mcm = _optional_mc(m, mc, dm, mc_correction)
         d = np.diff(m)
         thr = dmc if dmc is not None else max(dm or 0.0, 0.1)
         tol = (dm or 0.0) * 1e-6 + 1e-12

@@ -117,6 +117,14 @@ def _write_lines(path: Path, arr) -> None:
     path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
 
 
+def _write_rows(path: Path, parts: list, n_rows: int) -> None:
+    """Join the column ``parts`` into lines and write them (an empty file for no rows)."""
+    if n_rows:
+        _write_lines(path, _join(parts))
+    else:
+        path.write_text("", encoding="utf-8")
+
+
 def _write_matrix(path: Path, first: np.ndarray, mat: np.ndarray, first_kind: str = "i",
                   mat_kind: str = "f") -> None:
     """Rows ``first[i] mat[i, 0] … mat[i, n-1]``, single-space separated."""
@@ -171,10 +179,7 @@ def write_crack_file(path: Path, cracks: pd.DataFrame, plain: bool = False) -> i
         parts += [_s(cracks["size"]), _s(cracks["particle_a"], "i"), _s(cracks["particle_b"], "i"),
                   _s(cracks["crack_id"], "i")]
         parts += [_s(cracks[c], k) for c, k in extra_columns(cracks, "cracks")]
-    if len(cracks):
-        _write_lines(path, _join(parts))
-    else:
-        path.write_text("", encoding="utf-8")
+    _write_rows(path, parts, len(cracks))
     return len(cracks)
 
 
@@ -186,10 +191,7 @@ def write_event_file(path: Path, events: pd.DataFrame, plain: bool = False) -> i
     if not plain:
         parts.append(_s(events["on_fault"], "b"))
         parts += [_s(events[c], k) for c, k in extra_columns(events, "events")]
-    if len(events):
-        _write_lines(path, _join(parts))
-    else:
-        path.write_text("", encoding="utf-8")
+    _write_rows(path, parts, len(events))
     return len(events)
 
 
