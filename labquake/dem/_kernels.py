@@ -667,6 +667,28 @@ def _bucket_sort(keys, n_buckets):
 
 
 @njit(cache=True)
+def _gather_slots(src, hist, roll, pst, pbd, has_roll):
+    """Per-slot state of a merged pair list: slot s takes old slot src[s] when src[s] >= 0;
+    new slots (src[s] < 0) start history-free and unbonded."""
+    m2 = src.shape[0]
+    h2 = np.zeros((m2, 4))
+    r2 = np.zeros((m2 if has_roll else 0, 3))
+    s2 = np.zeros(m2, dtype=np.int8)
+    b2 = np.full(m2, -1, dtype=np.int32)
+    for s in range(m2):
+        q = src[s]
+        if q >= 0:
+            for d in range(4):
+                h2[s, d] = hist[q, d]
+            if has_roll and roll.shape[0] > 0:
+                for d in range(3):
+                    r2[s, d] = roll[q, d]
+            s2[s] = pst[q]
+            b2[s] = pbd[q]
+    return h2, r2, s2, b2
+
+
+@njit(cache=True)
 def _jcsr(pj, n):
     """For each particle, the pair slots where it is the second particle (CSR)."""
     return _bucket_sort(pj, n)
@@ -781,21 +803,10 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 k += 1
         npi, npj, istart, src = _merge_pairs(npi, npj, istart, add_a, add_b)
         m2 = npi.shape[0]
-        h2 = np.zeros((m2, 4))
-        r2 = np.zeros((m2 if has_roll else 0, 3))
-        s2 = np.zeros(m2, dtype=np.int8)
-        b2 = np.full(m2, -1, dtype=np.int32)
+        h2, r2, s2, b2 = _gather_slots(src, nhist, nroll, npst, npbd, has_roll)
         for s in range(m2):
             q = src[s]
-            if q >= 0:
-                for d in range(4):
-                    h2[s, d] = nhist[q, d]
-                if has_roll:
-                    for d in range(3):
-                        r2[s, d] = nroll[q, d]
-                s2[s] = npst[q]
-                b2[s] = npbd[q]
-            else:
+            if q < 0:  # an intact bond carried over from its old slot
                 so = add_src[-q - 1]
                 sg = -1.0 if flip[so] else 1.0
                 for d in range(3):
@@ -1263,22 +1274,7 @@ def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b, with_roll):
     """Insert new, history-free pairs into the list (for bonds across a gap > skin)."""
     n = istart.shape[0] - 1
     npi, npj, nst, src = _merge_pairs(pi, pj, istart, add_a, add_b)
-    m2 = npi.shape[0]
-    h2 = np.zeros((m2, 4))
-    has_roll = with_roll
-    r2 = np.zeros((m2 if has_roll else 0, 3))
-    s2 = np.zeros(m2, dtype=np.int8)
-    b2 = np.full(m2, -1, dtype=np.int32)
-    for s in range(m2):
-        q = src[s]
-        if q >= 0:
-            for d in range(4):
-                h2[s, d] = hist[q, d]
-            if has_roll and roll.shape[0] > 0:
-                for d in range(3):
-                    r2[s, d] = roll[q, d]
-            s2[s] = pst[q]
-            b2[s] = pbd[q]
+    h2, r2, s2, b2 = _gather_slots(src, hist, roll, pst, pbd, with_roll)
     jstart, jslots = _jcsr(npj, n)
     return npi, npj, nst, jstart, jslots, h2, r2, s2, b2
 
