@@ -226,24 +226,20 @@ def main(argv=None):
 
     res = {}
     runs: dict[str, list] = {}
+    def record(key: str, rep: int, r: dict, detail: str = "") -> None:
+        """Keep every run, and the best one per engine and thread count."""
+        runs.setdefault(key, []).append(r)
+        if key not in res or r["contact_steps_per_s"] > res[key]["contact_steps_per_s"]:
+            res[key] = r
+        print(f"# {key} rep {rep}: {r['contact_steps_per_s'] / 1e6:.2f} M contact-steps/s "
+              f"({r['steps_per_s']:.0f} steps/s, {r['contacts']:.0f} contacts{detail})", flush=True)
+
     for rep in range(args.repeat):
         for nt in (1, 2):
             r = run_labquake(pos, rad, rc, h, nt, args.steps)
-            key = f"labquake_{nt}t"
-            runs.setdefault(key, []).append(r)
-            if key not in res or r["contact_steps_per_s"] > res[key]["contact_steps_per_s"]:
-                res[key] = r
-            print(f"# {key} rep {rep}: {r['contact_steps_per_s'] / 1e6:.2f} M contact-steps/s "
-                  f"({r['steps_per_s']:.0f} steps/s, {r['contacts']:.0f} contacts, {r['pairs']} pairs, "
-                  f"{r['rebuilds']} rebuilds)", flush=True)
+            record(f"labquake_{nt}t", rep, r, f", {r['pairs']} pairs, {r['rebuilds']} rebuilds")
             if not args.skip_lammps:
-                r = run_lammps(pos, rad, rc, h, nt, args.steps)
-                key = f"lammps_{nt}t"
-                runs.setdefault(key, []).append(r)
-                if key not in res or r["contact_steps_per_s"] > res[key]["contact_steps_per_s"]:
-                    res[key] = r
-                print(f"# {key} rep {rep}: {r['contact_steps_per_s'] / 1e6:.2f} M contact-steps/s "
-                      f"({r['steps_per_s']:.0f} steps/s, {r['contacts']:.0f} contacts)", flush=True)
+                record(f"lammps_{nt}t", rep, run_lammps(pos, rad, rc, h, nt, args.steps))
 
     def v(key):
         return res[key]["contact_steps_per_s"] if key in res else float("nan")
