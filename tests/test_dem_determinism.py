@@ -106,7 +106,8 @@ def test_chunking_does_not_matter(reference):
 
 
 def test_two_threads_identical_to_one(reference):
-    numba = pytest.importorskip("numba")
+    import numba
+
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has a single thread here")
     eng_ref, cr_ref = reference
