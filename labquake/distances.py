@@ -8,9 +8,10 @@ Metrics of :func:`distance_matrix` (``ye2024.md`` §6):
 * ``"chamfer"`` — the reference: pooled z-scores, the *sum* over both directions of the
   squared nearest-neighbour distances. ``"chamfer_mean"``: the *mean* instead of the sum
   in each direction (does not grow with the cloud sizes).
-* ``"emd"`` — exact earth mover's distance (1-Wasserstein): POT's network simplex
-  ``ot.emd2`` with uniform weights and Euclidean cost on pooled z-scores. The solver's
-  result code is checked and a non-optimal exit raises :class:`ConvergenceError`.
+* ``"emd"`` — exact earth mover's distance (1-Wasserstein) with uniform weights and
+  Euclidean cost on pooled z-scores: POT's network simplex on a sparse graph of near
+  neighbours, grown until the dual certificate holds on every arc
+  (:mod:`labquake.transport`). A non-optimal exit raises :class:`ConvergenceError`.
   ``"emd_greedy"``: the reference's greedy approximation (see :func:`emd_greedy`), an
   upper bound of the exact value.
 
@@ -110,23 +111,14 @@ def chamfer(a, b, reduction: str = "sum") -> float:
 def emd(a, b, num_iter_max: int = 50_000_000) -> float:
     """Exact earth mover's distance between uniform empirical measures (Euclidean cost).
 
-    Uses POT ``ot.emd2`` (network simplex). Raises :class:`ConvergenceError` unless the
-    solver reports an optimal solution.
+    Solved by :func:`labquake.transport.earth_movers_distance` (POT's network simplex on a
+    sparse graph, certified optimal against every arc). Raises :class:`ConvergenceError`
+    unless the solver reports an optimal solution.
     """
-    import ot
+    from labquake.transport import earth_movers_distance
 
     a, b = _as_cloud(a, "a"), _as_cloud(b, "b")
-    n, m = a.shape[0], b.shape[0]
-    cost = cdist(a, b)
-    wa = np.full(n, 1.0 / n)
-    wb = np.full(m, 1.0 / m)
-    val, log = ot.emd2(wa, wb, cost, numItermax=int(num_iter_max), log=True)
-    code = int(log.get("result_code", -1))
-    if code != 1 or log.get("warning"):
-        raise ConvergenceError(
-            f"exact EMD ({n}x{m} points) did not converge: {log.get('warning') or f'result code {code}'}; "
-            "raise num_iter_max")
-    return float(val)
+    return earth_movers_distance(a, b, num_iter_max=num_iter_max)
 
 
 def emd_greedy(a, b) -> float:
