@@ -66,8 +66,16 @@ DEFAULTS: dict[str, Any] = {
         "tensile_strength_std": 25e6,  # calibrated (reference: none given), see paper.toml
         "cohesion": 55e6,  # Pa, mean
         "cohesion_std": 25e6,
+        # asperities: part of the fault-bond strength scatter varies smoothly along the
+        # fault (Gaussian random field, Gaussian covariance of this length); 0 = independent
+        "strength_correlation_length": 0.0,  # m
+        "strength_correlated_fraction": 0.0,  # share of the strength variance in the field, [0, 1]
+        # real contact area: the share of fault contacts that are bonded, chosen as the
+        # asperity patches of a Gaussian random field (same correlation length; random
+        # contacts when the length is 0); the others are frictional smooth joints
+        "bonded_fraction": 1.0,
         "friction_angle_deg": 30.0,
-        "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated, see paper.toml
+        "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated for a fully bonded fault (paper.toml: 0.3 with asperity patches)
         "contact_area": 2e-5,  # m2, fault contact area used for stresses (reference analysis)
     },
     "loading": {
@@ -224,6 +232,11 @@ def _validate(cfg: dict[str, Any]) -> None:
             _require(0.0 <= d[key] < 90.0, f"{tab}.{key} must lie in [0, 90), got {d[key]}")
         for key in ("tensile_strength_std", "cohesion_std", "residual_friction"):
             _require(d[key] >= 0.0, f"{tab}.{key} must be >= 0, got {d[key]}")
+    _require(f["strength_correlation_length"] >= 0.0,
+             f"fault.strength_correlation_length must be >= 0 m, got {f['strength_correlation_length']}")
+    _require(0.0 < f["bonded_fraction"] <= 1.0, f"fault.bonded_fraction must lie in (0, 1], got {f['bonded_fraction']}")
+    _require(0.0 <= f["strength_correlated_fraction"] <= 1.0,
+             f"fault.strength_correlated_fraction must lie in [0, 1], got {f['strength_correlated_fraction']}")
     _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")
     for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
         _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")

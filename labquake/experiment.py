@@ -41,6 +41,7 @@ from labquake.io.rundir import RunDirectory, atomic_write_bytes, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
 from labquake.specimen import (
     Specimen,
+    asperity_patches,
     bond_strengths,
     build_specimen,
     check_matches,
@@ -137,10 +138,20 @@ def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
     bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
     side = np.asarray(eng.side)
     is_fault = side[bi] != side[bj]
+    contact_points = pos[bi] + (pos[bj] - pos[bi]) * (rad[bi] / (rad[bi] + rad[bj]))[:, None]
+    n_fault_contacts = int(np.count_nonzero(is_fault))
+    f = config["fault"]
+    if f["bonded_fraction"] < 1.0:
+        patches = asperity_patches(np.random.default_rng([int(config["seed"]), 0xA5BE]), contact_points[is_fault],
+                                   f["bonded_fraction"], f["strength_correlation_length"])
+        keep = ~is_fault
+        keep[np.flatnonzero(is_fault)[patches]] = True
+        bi, bj, gap, is_fault, contact_points = bi[keep], bj[keep], gap[keep], is_fault[keep], contact_points[keep]
     rng = np.random.default_rng([int(config["seed"]), 0xB0D])
-    st = bond_strengths(rng, is_fault, config)
+    st = bond_strengths(rng, is_fault, config, contact_points)
     n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"])
     return {"n_bonds": int(n), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
+            "n_fault_contacts_bondable": n_fault_contacts,
             "coordination": 2.0 * n / len(rad), "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
             "touching_fraction": float(np.mean(gap <= 0.0)) if len(gap) else 0.0}
 

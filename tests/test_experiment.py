@@ -168,3 +168,20 @@ def test_a_saved_specimen_is_reused(tiny_run, tmp_path):
     with pytest.raises(ConfigError, match="angle"):
         simulate(cfg, tmp_path / "refused", progress=False)
     assert not (tmp_path / "refused" / "meta.json").exists()
+
+
+def test_partly_bonded_fault_bonds_asperity_patches():
+    from labquake.experiment import build_engine, install_specimen_bonds
+    from labquake.specimen import build_specimen
+
+    full = resolve_config(TINY)
+    part = resolve_config({**TINY, "fault": {**TINY["fault"], "bonded_fraction": 0.5,
+                                             "strength_correlation_length": 0.004}})
+    specimen = build_specimen(full)
+    a = install_specimen_bonds(build_engine(full, specimen), full)
+    b = install_specimen_bonds(build_engine(part, specimen), part)
+    assert a["n_fault_contacts_bondable"] == b["n_fault_contacts_bondable"] == a["n_fault_bonds"] > 10
+    assert b["n_fault_bonds"] == round(0.5 * a["n_fault_bonds"])
+    assert b["n_rock_bonds"] == a["n_rock_bonds"]
+    # the same seed bonds the same patches
+    assert install_specimen_bonds(build_engine(part, specimen), part) == b

@@ -10,7 +10,9 @@ from labquake.config import resolve_config
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
 from labquake.specimen import (
+    asperity_patches,
     bond_strengths,
+    gaussian_random_field,
     build_specimen,
     check_matches,
     load_specimen,
@@ -84,6 +86,73 @@ def test_bond_strengths_statistics_and_fault_values():
     assert np.all(st["tensile_strength"] > 0) and np.all(st["cohesion"] > 0)
     np.testing.assert_allclose(st["friction_angle_deg"][is_fault], cfg["fault"]["friction_angle_deg"])
     np.testing.assert_allclose(st["friction_angle_deg"][~is_fault], cfg["rock"]["friction_angle_deg"])
+
+
+def test_gaussian_random_field_has_the_stated_covariance():
+    # three points at 0, l/2 and 2l: correlations exp(-1/8), exp(-2) and exp(-9/8); 4000 draws
+    ell = 0.008
+    pts = np.array([[0.0, 0.0, 0.0], [0.5 * ell, 0.0, 0.0], [0.0, 2.0 * ell, 0.0]])
+    rng = np.random.default_rng(11)
+    g = np.array([gaussian_random_field(rng, pts, ell) for _ in range(4000)])
+    np.testing.assert_allclose(g.mean(axis=0), 0.0, atol=4 / np.sqrt(4000))
+    np.testing.assert_allclose(g.std(axis=0), 1.0, atol=0.05)
+    c = np.corrcoef(g.T)
+    for (a, b), r in {(0, 1): 0.5 ** 2 / 2, (0, 2): 2.0, (1, 2): (0.25 + 4.0) / 2}.items():
+        # standard error of a correlation coefficient ~ (1 - rho^2) / sqrt(n)
+        assert c[a, b] == pytest.approx(np.exp(-r), abs=4 * (1 - np.exp(-2 * r)) / np.sqrt(4000) + 1e-3)
+
+
+def test_correlated_fault_strengths_keep_marginals_and_form_patches():
+    ell, rho = 0.008, 0.8
+    cfg = resolve_config({"fault": {"strength_correlation_length": ell, "strength_correlated_fraction": rho}})
+    plain = resolve_config({})
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-0.04, 0.04, size=(400, 3)) * [1, 1, 0]
+    is_fault = np.r_[np.ones(400, bool), np.zeros(50, bool)]
+    points = np.vstack([pts, np.zeros((50, 3))])
+    draws = [bond_strengths(np.random.default_rng(s), is_fault, cfg, points) for s in range(60)]
+    t = np.array([d["tensile_strength"][:400] for d in draws])
+    c = np.array([d["cohesion"][:400] for d in draws])
+    f = cfg["fault"]
+    # marginals unchanged (the 10 % floor sits 2.0 sd below the mean: a 2 % tail)
+    assert t.mean() == pytest.approx(f["tensile_strength"], rel=0.03)
+    assert t.std() == pytest.approx(f["tensile_strength_std"], rel=0.06)
+    # tensile strength and cohesion share the field: correlation rho
+    zt, zc = (t - t.mean()) / t.std(), (c - c.mean()) / c.std()
+    assert np.mean(zt * zc) == pytest.approx(rho, abs=0.05)
+    # close bonds (< l/4 apart) are correlated by about rho, far ones (> 4 l) not at all
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    near, far = (d > 0) & (d < ell / 4), d > 4 * ell
+    cov = np.einsum("ki,kj->ij", zt, zt) / len(draws)
+    assert cov[near].mean() == pytest.approx(rho * np.exp(-1 / 32), abs=0.08)
+    assert abs(cov[far].mean()) < 0.05
+    # rock bonds and a zero correlated fraction draw exactly what independent scatter draws
+    off = bond_strengths(np.random.default_rng(0), is_fault, plain, points)
+    ind = bond_strengths(np.random.default_rng(0), is_fault, plain)
+    np.testing.assert_array_equal(off["tensile_strength"], ind["tensile_strength"])
+    np.testing.assert_array_equal(draws[0]["tensile_strength"][400:],
+                                  bond_strengths(np.random.default_rng(0), is_fault, plain)["tensile_strength"][400:])
+
+
+def test_asperity_patches_bond_the_stated_share_in_patches():
+    rng = np.random.default_rng(5)
+    pts = np.column_stack([rng.uniform(0, 0.08, 600), rng.uniform(0, 0.04, 600), np.zeros(600)])
+    ell = 0.008
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    nearest = d.argmin(axis=1)
+    same = []
+    for seed in range(20):
+        mask = asperity_patches(np.random.default_rng(seed), pts, 0.5, ell)
+        assert mask.sum() == 300
+        same.append(np.mean(mask[nearest[mask]]))  # P(nearest neighbour bonded | bonded)
+        rand = asperity_patches(np.random.default_rng(seed), pts, 0.5, 0.0)
+        assert rand.sum() == 300
+    # patches: a bonded contact's nearest neighbour is bonded far more often than the 50 % of
+    # a random choice (nearest spacing ~2 mm << l = 8 mm)
+    assert np.mean(same) > 0.85
+    all_on = asperity_patches(np.random.default_rng(0), pts, 1.0, ell)
+    assert all_on.all()
 
 
 def test_save_load_roundtrip_and_mismatch(tmp_path, small_specimen):

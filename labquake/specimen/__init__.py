@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.distance import cdist
 
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
 from labquake.specimen.packing import Packing, cylinder_solid_fraction, pack_cylinder, pair_gaps
 
-__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "save_specimen", "load_specimen",
+__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "gaussian_random_field", "asperity_patches", "save_specimen", "load_specimen",
            "check_matches", "pack_cylinder"]
 
 _FORMAT = 2
@@ -109,15 +110,36 @@ def build_specimen(config: dict[str, Any]) -> Specimen:
     )
 
 
-def bond_strengths(rng: np.random.Generator, is_fault: np.ndarray, config: dict[str, Any]) -> dict[str, np.ndarray]:
+def bond_strengths(
+    rng: np.random.Generator,
+    is_fault: np.ndarray,
+    config: dict[str, Any],
+    contact_points: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Per-bond tensile strength, cohesion and friction angle, drawn from ``rng``.
 
     Strengths are Gaussian, ``mean + std * z``, floored at 10 % of the mean (a Gaussian
     tail must not create bonds of zero or negative strength). Fault bonds take the
     ``[fault]`` values, rock bonds the ``[rock]`` values.
+
+    With ``fault.strength_correlation_length`` ℓ > 0 and
+    ``fault.strength_correlated_fraction`` ρ > 0, the fault bonds' standard scores are
+    ``z = √ρ·g + √(1−ρ)·w``: ``g`` is one Gaussian random field shared by tensile
+    strength and cohesion (covariance ``exp(−r²/2ℓ²)`` between the bonds' contact
+    points, so strong and weak asperity patches) and ``w`` is independent per bond and
+    per strength. The marginal mean and standard deviation of each strength are
+    unchanged. ``contact_points`` (``(n_bonds, 3)``, m) is then required.
     """
     fault = np.asarray(is_fault, dtype=bool)
     z = {"tensile_strength": rng.standard_normal(len(fault)), "cohesion": rng.standard_normal(len(fault))}
+    ell = float(config["fault"].get("strength_correlation_length", 0.0))
+    rho = float(config["fault"].get("strength_correlated_fraction", 0.0))
+    if ell > 0.0 and rho > 0.0 and fault.any():
+        if contact_points is None:
+            raise ValueError("correlated fault-bond strengths need the bonds' contact points")
+        field = gaussian_random_field(rng, np.asarray(contact_points, float)[fault], ell)
+        for key in z:
+            z[key][fault] = np.sqrt(rho) * field + np.sqrt(1.0 - rho) * z[key][fault]
     out: dict[str, np.ndarray] = {}
     for key in ("tensile_strength", "cohesion"):
         mean = np.where(fault, config["fault"][key], config["rock"][key])
@@ -125,6 +147,37 @@ def bond_strengths(rng: np.random.Generator, is_fault: np.ndarray, config: dict[
         out[key] = np.maximum(mean + std * z[key], 0.1 * mean)
     out["friction_angle_deg"] = np.where(fault, config["fault"]["friction_angle_deg"], config["rock"]["friction_angle_deg"]).astype(float)
     return out
+
+
+def asperity_patches(rng: np.random.Generator, points: np.ndarray, fraction: float, length: float) -> np.ndarray:
+    """Which of the fault contacts at ``points`` are bonded (the real contact area).
+
+    With ``length`` > 0: the excursion set of a Gaussian random field
+    (:func:`gaussian_random_field`) above the level that keeps ``round(fraction · n)``
+    contacts, so bonded contacts form patches of about that size. With ``length`` 0:
+    that many contacts drawn at random. ``fraction`` 1 bonds all (and draws nothing).
+    """
+    n = len(points)
+    keep = int(round(fraction * n))
+    if keep >= n:
+        return np.ones(n, dtype=bool)
+    score = gaussian_random_field(rng, points, length) if length > 0.0 else rng.random(n)
+    mask = np.zeros(n, dtype=bool)
+    mask[np.argsort(-score, kind="stable")[:keep]] = True
+    return mask
+
+
+def gaussian_random_field(rng: np.random.Generator, points: np.ndarray, length: float) -> np.ndarray:
+    """One draw of a zero-mean, unit-variance Gaussian field at ``points`` with the
+    covariance ``exp(−|x−y|²/2ℓ²)``.
+
+    Drawn exactly from the covariance matrix by its eigendecomposition (negative
+    round-off eigenvalues clipped to zero), which suits the few hundred fault bonds.
+    """
+    d = cdist(points, points)
+    cov = np.exp(-0.5 * (d / length) ** 2)
+    w, v = np.linalg.eigh(cov)
+    return v @ (np.sqrt(np.clip(w, 0.0, None)) * rng.standard_normal(len(w)))
 
 
 _ARRAYS = ("positions", "radii", "side")
