@@ -74,13 +74,16 @@ def _insert_most_negative(best_r, best_k, nb, r, k):  # pragma: no cover - compi
 @numba.njit(cache=True, nogil=True)
 def _most_violated_arcs(cost, u, v, tol, in_graph, per_line):  # pragma: no cover - compiled
     """Arcs not yet in the graph whose reduced cost is below ``-tol``: the ``per_line``
-    most negative of every row, then of every column. Marks them in ``in_graph``.
-    Returns (rows, cols, number of violating arcs already in the graph)."""
+    most negative of every row and of every column (one row-major sweep). Marks them in
+    ``in_graph``. Returns (rows, cols, number of violating arcs already in the graph)."""
     n, m = cost.shape
     rows = np.empty(per_line * (n + m), np.int64)
     cols = np.empty(per_line * (n + m), np.int64)
-    best_r = np.empty(per_line)
-    best_k = np.empty(per_line, np.int64)
+    row_r = np.empty(per_line)
+    row_k = np.empty(per_line, np.int64)
+    col_r = np.empty((m, per_line))
+    col_k = np.empty((m, per_line), np.int64)
+    col_n = np.zeros(m, np.int64)
     k = 0
     n_old = 0
     for i in range(n):
@@ -92,25 +95,21 @@ def _most_violated_arcs(cost, u, v, tol, in_graph, per_line):  # pragma: no cove
                 if in_graph[i, j]:
                     n_old += 1
                 else:
-                    nb = _insert_most_negative(best_r, best_k, nb, r, j)
+                    nb = _insert_most_negative(row_r, row_k, nb, r, j)
+                    col_n[j] = _insert_most_negative(col_r[j], col_k[j], col_n[j], r, i)
         for q in range(nb):
-            in_graph[i, best_k[q]] = True
+            in_graph[i, row_k[q]] = True
             rows[k] = i
-            cols[k] = best_k[q]
+            cols[k] = row_k[q]
             k += 1
     for j in range(m):
-        nb = 0
-        vj = v[j]
-        for i in range(n):
+        for q in range(col_n[j]):
+            i = col_k[j, q]
             if not in_graph[i, j]:
-                r = cost[i, j] - u[i] - vj
-                if r < -tol:
-                    nb = _insert_most_negative(best_r, best_k, nb, r, i)
-        for q in range(nb):
-            in_graph[best_k[q], j] = True
-            rows[k] = best_k[q]
-            cols[k] = j
-            k += 1
+                in_graph[i, j] = True
+                rows[k] = i
+                cols[k] = j
+                k += 1
     return rows[:k], cols[:k], n_old
 
 
