@@ -35,7 +35,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from labquake.errors import ConfigError, ConvergenceError, InsufficientDataError, SchemaError
+from labquake.errors import ConfigError, InsufficientDataError, SchemaError
 
 __all__ = [
     "METRICS",
