@@ -92,17 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                "stop": meta["stop_reason"], "wall": meta["wall_time_s"], "steps": meta["steps"],
                "fault_cracks": _n_cracks(run, "fault"), "rock_cracks": _n_cracks(run, "rock"),
                "events": meta["counts"]["events"]}
-        for name, fn in (("bursts", lambda: foreshock_bursts(run, 200)), ("bursts2000", lambda: foreshock_bursts(run, 2000)),
-                         ("D", lambda: fractal_dimension(run, meta, "reference")),
-                         ("D_q", lambda: fractal_dimension(run, meta, "quantile")),
-                         ("b", lambda: b_value(run, meta, "lsq")[0]), ("b_sd", lambda: b_value(run, meta, "lsq")[2]),
-                         ("b_aki", lambda: b_value(run, meta, "aki")[0]),
-                         ("n_fault_events", lambda: b_value(run, meta, "lsq")[1])):
+        for names, fn in ((("bursts",), lambda: (foreshock_bursts(run, 200),)),
+                          (("bursts2000",), lambda: (foreshock_bursts(run, 2000),)),
+                          (("D",), lambda: (fractal_dimension(run, meta, "reference"),)),
+                          (("D_q",), lambda: (fractal_dimension(run, meta, "quantile"),)),
+                          (("b", "n_fault_events", "b_sd"), lambda: b_value(run, meta, "lsq")),
+                          (("b_aki",), lambda: b_value(run, meta, "aki")[:1])):
             try:
-                row[name] = fn()
+                row.update(zip(names, fn()))
             except InsufficientDataError as exc:
-                row[name] = float("nan")
-                print(f"seed {seed}: {name}: {exc}", file=sys.stderr)
+                row.update(dict.fromkeys(names, float("nan")))
+                print(f"seed {seed}: {'/'.join(names)}: {exc}", file=sys.stderr)
         rows.append(row)
 
     print("b: the reference's estimator (least squares on log10 N(>=M), 10 thresholds; labquake.seismicity.b_value "
