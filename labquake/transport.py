@@ -184,14 +184,14 @@ def earth_movers_distance(
     rows, cols = _initial_arcs(a, b, neighbours)
     in_graph = np.zeros((n, m), dtype=np.bool_)
     in_graph[rows, cols] = True
+    src, tgt, arc_cost = rows.astype(np.uint64), cols.astype(np.uint64), cost[rows, cols]
     u = v = None
     for _ in range(max_rounds):
-        arcs = (rows.astype(np.uint64), cols.astype(np.uint64), cost[rows, cols])
         warm = () if u is None else (u, v)
-        *_, total, u, v, code = emd_c_sparse(wa, wb, *arcs, int(num_iter_max), *warm)
+        *_, total, u, v, code = emd_c_sparse(wa, wb, src, tgt, arc_cost, int(num_iter_max), *warm)
         if code != 1:
             raise ConvergenceError(
-                f"exact EMD ({n}x{m} points, {rows.size} arcs): the network simplex ended "
+                f"exact EMD ({n}x{m} points, {src.size} arcs): the network simplex ended "
                 f"{_RESULT.get(int(code), f'with code {code}')}; raise num_iter_max")
         new_rows, new_cols, n_old = _most_violated_arcs(cost, u, v, tol, in_graph, int(added_per_line))
         if new_rows.size == 0:
@@ -200,7 +200,8 @@ def earth_movers_distance(
                     f"exact EMD ({n}x{m} points): {n_old} arcs of the solved graph violate the "
                     "dual certificate (numerical breakdown)")
             return float(total)
-        rows = np.concatenate([rows, new_rows])
-        cols = np.concatenate([cols, new_cols])
+        src = np.concatenate([src, new_rows.astype(np.uint64)])
+        tgt = np.concatenate([tgt, new_cols.astype(np.uint64)])
+        arc_cost = np.concatenate([arc_cost, cost[new_rows, new_cols]])
     raise ConvergenceError(
         f"exact EMD ({n}x{m} points): the dual certificate did not close in {max_rounds} rounds")
