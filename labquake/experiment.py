@@ -48,7 +48,9 @@ from labquake.specimen import (
     load_specimen,
     save_specimen,
     select_bonds,
+    select_by_installation_gap,
 )
+from labquake.specimen.packing import pair_gaps
 
 __all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities"]
 
@@ -66,7 +68,8 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     * contact normal stiffness ``kn = E* pi r^2 / (2 r)`` (PFC's ``emod`` deformability with
       the mean radius r), bond normal stiffness per area ``E* / (2 r)``;
     * P-wave speed of the bonded lattice ``v_p = d sqrt(k_total / m)`` (mean diameter d,
-      mean mass m with density scaling, k_total = contact + bond normal stiffness);
+      mean mass m with density scaling, k_total = bond normal stiffness, plus the contact's
+      for parallel bonds);
       shear-wave speed ``v_s = v_p / sqrt(kn/ks)``;
     * inertial number ``I = eps_dot d sqrt(rho / sigma_3)`` with ``eps_dot = v / L``.
     """
@@ -76,7 +79,8 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     kn = r["modulus"] * math.pi * rm * rm / (2.0 * rm)
     kn_pa = r["modulus"] / (2.0 * rm)
     bond_area = math.pi * (r["radius_multiplier"] * rm) ** 2
-    k_total = kn + kn_pa * bond_area
+    # a flat joint replaces the contact; a parallel bond acts beside it
+    k_total = kn_pa * bond_area + (0.0 if r["bond_model"] == "flat_joint" else kn)
     # mean particle mass: E[d^3] for d uniform in [d_min, d_max]
     if s["d_max"] > s["d_min"]:
         ed3 = (s["d_max"] ** 4 - s["d_min"] ** 4) / (4.0 * (s["d_max"] - s["d_min"]))
@@ -105,8 +109,14 @@ def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1)
     fault = FaultPlane(angle_deg=f["angle_deg"])
     contact = dem.LinearContact(kn=dq["kn"], ks=dq["ks"], mu=r["friction"], damping_ratio=e["damping_ratio"],
                                 rolling_mu=r["rolling_friction"])
-    bond = dem.RockBond(kn_per_area=dq["bond_kn_per_area"], ks_per_area=dq["bond_ks_per_area"],
-                        radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"])
+    if r["bond_model"] == "flat_joint":
+        bond = dem.FlatJoint(modulus=r["modulus"], stiffness_ratio=r["stiffness_ratio"],
+                             radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"],
+                             n_radial=r["radial_elements"], n_circumferential=r["circumferential_elements"])
+    else:
+        bond = dem.RockBond(kn_per_area=dq["bond_kn_per_area"], ks_per_area=dq["bond_ks_per_area"],
+                            radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"],
+                            moment_factor=r["moment_factor"])
     joint = dem.SmoothJoint(normal=tuple(fault.normal), kn_per_area=f["kn_per_area"], ks_per_area=f["ks_per_area"],
                             residual_mu=f["residual_friction"], area=f["contact_area"])
     kw = ld["wall_stiffness_factor"] * dq["kn"]
@@ -122,21 +132,27 @@ def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1)
 
 
 def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """Bond the packing: closest pairs up to the target coordination number.
+    """Bond the packing: every pair within the installation gap (``specimen.installation_gap``
+    > 0, PFC's way), or the closest pairs up to the target coordination number.
 
     The experiment bonds the stress-free packing and then consolidates it (as PFC
     bonded-particle models are prepared), so that the bonds carry their share of the
     confining load: bonds installed at 150 MPa with zero force break in tension as soon
     as the sample dilates laterally under axial load, although their contacts stay in
     compression (a flat joint would carry that compression itself). Strengths are drawn
-    from a generator seeded with the run's seed. Returns a summary for meta.json.
+    from a generator seeded with the run's seed. Returns a summary for meta.json: the
+    reference's coordination number (contacts per ball: bonded pairs and touching pairs)
+    and bonds per ball among it.
     """
     s = config["specimen"]
     pos = np.asarray(eng.positions)
     rad = np.asarray(eng.radii)
-    d_mean = 0.5 * (s["d_min"] + s["d_max"])
-    bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
     side = np.asarray(eng.side)
+    d_mean = 0.5 * (s["d_min"] + s["d_max"])
+    if s["installation_gap"] > 0.0:
+        bi, bj, gap = select_by_installation_gap(pos, rad, side, s["installation_gap"] * d_mean, s["max_bond_gap"] * d_mean)
+    else:
+        bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
     is_fault = side[bi] != side[bj]
     contact_points = pos[bi] + (pos[bj] - pos[bi]) * (rad[bi] / (rad[bi] + rad[bj]))[:, None]
     n_fault_contacts = int(np.count_nonzero(is_fault))
@@ -149,8 +165,14 @@ def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
         bi, bj, gap, is_fault, contact_points = bi[keep], bj[keep], gap[keep], is_fault[keep], contact_points[keep]
     rng = np.random.default_rng([int(config["seed"]), 0xB0D])
     st = bond_strengths(rng, is_fault, config, contact_points)
-    n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"])
-    return {"n_bonds": int(n), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
+    n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"],
+                          max_gap=max(s["installation_gap"], s["max_bond_gap"]) * d_mean * 1.000001)
+    ti, tj, _ = pair_gaps(pos, rad, 0.0)  # touching pairs
+    bonded_keys = set(zip(bi.tolist(), bj.tolist()))
+    n_contacts = int(n) + sum((int(a), int(b)) not in bonded_keys for a, b in zip(np.minimum(ti, tj), np.maximum(ti, tj)))
+    return {"n_bonds": int(n), "balls": int(len(rad)), "contacts_per_ball": n_contacts / len(rad),
+            "bonds_per_ball": int(n) / len(rad), "bond_model": config["rock"]["bond_model"],
+            "installation_gap_m": float(s["installation_gap"] * d_mean), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
             "n_fault_contacts_bondable": n_fault_contacts,
             "coordination": 2.0 * n / len(rad), "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
             "touching_fraction": float(np.mean(gap <= 0.0)) if len(gap) else 0.0}
@@ -527,6 +549,9 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window, "extend_window": st.ae.extend,
             "mt_interval": cfg["recording"]["mt_interval"]},
         specimen=st.specimen_summary,
+        balls=st.specimen_summary.get("balls", st.specimen_summary["n_particles"]),
+        contacts_per_ball=st.specimen_summary.get("contacts_per_ball"),
+        bonds_per_ball=st.specimen_summary.get("bonds_per_ball"),
         engine=engine_meta,
         density_scale=cfg["engine"]["density_scale"],
         local_damping={"consolidation": cfg["engine"]["consolidation_local_damping"], "axial": cfg["engine"]["local_damping"]},

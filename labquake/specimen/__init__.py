@@ -9,10 +9,13 @@ A :class:`Specimen` is the geometric sample that several loading runs can share:
 
 Bonds are installed by the experiment once the packing is consolidated to the confining
 stress (:func:`select_bonds` on the consolidated positions, :func:`bond_strengths` drawn
-from the run's seeded generator): the closest pairs, smallest surface gap first, up to
-the target mean coordination number (5.2 in the reference), never farther apart than
-``max_bond_gap`` mean diameters. A pair that crosses the fault becomes a bonded smooth
-joint, any other pair a rock bond.
+from the run's seeded generator). Two rules: with ``specimen.installation_gap`` > 0, every
+pair of one block within that gap (PFC's flat-joint installation gap; the reference
+bonds about 5.2 joints per ball this way) and every pair across the fault within
+``max_bond_gap`` (:func:`select_by_installation_gap`); otherwise the closest pairs,
+smallest surface gap first, up to the target mean coordination number, never farther apart
+than ``max_bond_gap`` mean diameters (:func:`select_bonds`). A pair that crosses the fault
+becomes a bonded smooth joint, any other pair a rock bond.
 
 The specimen file is a compressed ``.npz`` written atomically.
 """
@@ -33,7 +36,7 @@ from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
 from labquake.specimen.packing import Packing, cylinder_solid_fraction, pack_cylinder, pair_gaps
 
-__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "gaussian_random_field", "asperity_patches", "save_specimen", "load_specimen",
+__all__ = ["Specimen", "build_specimen", "select_bonds", "select_by_installation_gap", "bond_strengths", "gaussian_random_field", "asperity_patches", "save_specimen", "load_specimen",
            "check_matches", "pack_cylinder"]
 
 _FORMAT = 2
@@ -86,6 +89,26 @@ def select_bonds(
     i, j, gap = pair_gaps(np.asarray(positions, float), np.asarray(radii, float), max_gap)
     n_target = int(round(coordination * len(radii) / 2.0))
     i, j, gap = i[:n_target], j[:n_target], gap[:n_target]
+    o = np.lexsort((j, i))
+    return i[o], j[o], gap[o]
+
+
+def select_by_installation_gap(
+    positions: np.ndarray, radii: np.ndarray, side: np.ndarray, installation_gap: float, fault_max_gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs to bond the way PFC installs flat joints: every pair of the same block whose
+    surface gap is at most ``installation_gap`` (m), and every pair across the fault whose
+    gap is at most ``fault_max_gap`` (m; the smooth joints of the saw-cut).
+
+    Returns
+    -------
+    (i, j, gap)
+        Pair indices (i < j) and their surface gaps (m), sorted by (i, j).
+    """
+    i, j, gap = pair_gaps(np.asarray(positions, float), np.asarray(radii, float), max(installation_gap, fault_max_gap))
+    cross = np.asarray(side)[i] != np.asarray(side)[j]
+    keep = np.where(cross, gap <= fault_max_gap, gap <= installation_gap)
+    i, j, gap = i[keep], j[keep], gap[keep]
     o = np.lexsort((j, i))
     return i[o], j[o], gap[o]
 
