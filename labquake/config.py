@@ -153,8 +153,9 @@ _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mai
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
 
-#: Tables that are accepted and dropped (owned by other modules).
-IGNORED_TABLES = ("campaign",)
+#: Tables that are accepted and dropped (owned by other modules: ``[campaign]`` by
+#: :mod:`labquake.batch`, ``[calibration]`` by :mod:`labquake.calibrate`).
+IGNORED_TABLES = ("campaign", "calibration")
 
 
 def _merge(defaults: Mapping[str, Any], raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
