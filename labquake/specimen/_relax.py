@@ -126,8 +126,9 @@ def virial(pos, rad, scale, pi, pj, cyl_r, half_l):
     """Love-Weber trace and its affine radius derivative (unit stiffness).
 
     Returns ``(w, dw)``: ``w = Σ_c f_c · l_c`` over particle contacts (branch vector
-    centre to centre) and wall contacts (centre to contact point), so the mean stress is
-    ``kn w / (3 V)``; ``dw`` is ``dw/dscale`` with the particles held in place.
+    centre to centre) and wall contacts (centre to the wall, where the sample volume
+    ends), so the mean stress is ``kn w / (3 V)``; ``dw`` is ``dw/dscale`` with the
+    particles held in place.
     """
     w = 0.0
     dw = 0.0
@@ -147,6 +148,6 @@ def virial(pos, rad, scale, pi, pj, cyl_r, half_l):
         rho = math.sqrt(pos[i, 0] * pos[i, 0] + pos[i, 1] * pos[i, 1])
         for pen in (rho + r - cyl_r, pos[i, 2] + r - half_l, -pos[i, 2] + r - half_l):
             if pen > 0.0:
-                w += pen * (r - 0.5 * pen)
-                dw += rad[i] * r
+                w += pen * (r - pen)
+                dw += rad[i] * (r - pen)
     return w, dw

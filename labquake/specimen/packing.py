@@ -310,8 +310,9 @@ def love_weber_stress(
     Love-Weber over the sample volume V = π R² L:
     ``σ = (1/V) Σ_p Σ_{c ∈ p} (x_c − x_p) ⊗ f_c``, which for a particle pair is
     ``f ⊗ (x_j − x_i)`` with the normal force ``f = kn · overlap`` and for a wall contact
-    ``f ⊗ (x_c − x_p)`` with the contact point in the middle of the overlap. Every
-    contact (walls included) has stiffness ``kn`` and no shear force.
+    ``f ⊗ (x_w − x_p)`` with ``x_w`` the foot of the centre on the wall (the sample
+    volume ends at the walls). Every contact (walls included) has stiffness ``kn`` and no
+    shear force.
 
     Returns
     -------
@@ -325,10 +326,10 @@ def love_weber_stress(
     pen = walls["lateral"]
     w = pen > 0.0
     n = np.column_stack([pos[w, 0] / rho[w], pos[w, 1] / rho[w], np.zeros(int(w.sum()))])
-    sig += np.einsum("c,ci,cj->ij", kn * pen[w] * (rad[w] - 0.5 * pen[w]), n, n)
+    sig += np.einsum("c,ci,cj->ij", kn * pen[w] * (rad[w] - pen[w]), n, n)
     for key in ("top", "bottom"):
         pen = walls[key]
-        sig[2, 2] += float(np.sum(kn * pen * (rad - 0.5 * pen)))
+        sig[2, 2] += float(np.sum(kn * pen * (rad - pen)))
     return sig / (math.pi * cylinder_radius**2 * length)
 
 
@@ -338,8 +339,8 @@ def wall_stresses(
     """Stresses (Pa) on the rigid walls: force over wall area.
 
     ``axial`` = mean platen force / (π R²), ``lateral`` = total radial force on the
-    cylinder / (2 π R L), ``mean`` = (axial + 2 lateral) / 3. At rest this equals the
-    Love-Weber mean stress (:func:`love_weber_stress`): each particle's equilibrium turns
+    cylinder / (2 π R L), ``mean`` = (axial + 2 lateral) / 3. At rest these equal the
+    Love-Weber stresses (:func:`love_weber_stress`): each particle's equilibrium turns
     the sum over contacts into the sum over the boundary.
     """
     pos = np.asarray(positions, float)
