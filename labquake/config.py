@@ -40,6 +40,12 @@ DEFAULTS: dict[str, Any] = {
         "d_min": 0.004,  # m, particle diameters uniform in [d_min, d_max]
         "d_max": 0.006,
         "density": 2650.0,  # kg/m3, grain density
+        # "expansion": PFC radius expansion to the reference's ball counts (labquake.specimen.packing);
+        # "geometric": the no-overlap packer (jams at a solid fraction of ~0.59, ~1150 balls)
+        "packing": "expansion",
+        "porosity": 0.331,  # expansion: nominal porosity at the drawn sizes -> ball count (reference 0.331)
+        "n_particles": 0,  # expansion: exact ball count instead (0 = from the porosity)
+        "packing_stress": 5e6,  # Pa, expansion: locked-in isotropic stress before bonding
         "solid_fraction": 0.58,  # geometric packing target (jams at ~0.59 in an 8-grain-wide cylinder)
         "coordination": 5.2,  # target mean bonds per particle
         "max_bond_gap": 0.05,  # largest surface gap bonded, as a fraction of the mean diameter
@@ -135,6 +141,7 @@ _INT_KEYS = {
     ("seed",),
     ("rock", "radial_elements"),
     ("rock", "circumferential_elements"),
+    ("specimen", "n_particles"),
     ("loading", "consolidation_max_steps"),
     ("loading", "consolidation_min_steps"),
     ("loading", "consolidation_ramp_steps"),
@@ -148,7 +155,7 @@ _INT_KEYS = {
     ("recording", "mt_interval"),
     ("ae", "time_window_steps"),
 }
-_STR_KEYS = {("name",), ("specimen", "file"), ("loading", "confinement"), ("rock", "bond_model")}
+_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("rock", "bond_model")}
 _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
@@ -231,6 +238,12 @@ def _validate(cfg: dict[str, Any]) -> None:
         f"particles too large for the sample: specimen.d_max={s['d_max']} m must be at most one third of "
         f"the sample width ({s['diameter']} m) and length ({s['length']} m)",
     )
+    _require(s["packing"] in ("expansion", "geometric"),
+             f"specimen.packing must be 'expansion' (PFC radius expansion) or 'geometric' (no-overlap packer), got {s['packing']!r}")
+    _require(0.25 <= s["porosity"] <= 0.5, f"specimen.porosity must lie in [0.25, 0.5] (the reference's is 0.331), got {s['porosity']}")
+    _require(s["n_particles"] >= 0, f"specimen.n_particles must be >= 0 (0 = from specimen.porosity), got {s['n_particles']}")
+    _require(0.0 < s["packing_stress"] < ld["confining_stress"],
+             f"specimen.packing_stress must lie between 0 and loading.confining_stress ({ld['confining_stress']} Pa), got {s['packing_stress']}")
     _require(0.3 <= s["solid_fraction"] <= 0.62, f"specimen.solid_fraction must lie in [0.3, 0.62] (dense random packing in a cylinder), got {s['solid_fraction']}")
     _require(0.0 < s["coordination"] <= 12.0, f"specimen.coordination must lie in (0, 12], got {s['coordination']}")
     _require(0.0 <= s["max_bond_gap"] <= 0.5, f"specimen.max_bond_gap must lie in [0, 0.5] mean diameters, got {s['max_bond_gap']}")

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "name": "tiny",
     "seed": 3,
-    "specimen": {"diameter": 0.016, "length": 0.032, "d_min": 0.0024, "d_max": 0.0028, "solid_fraction": 0.55},
+    "specimen": {"diameter": 0.016, "length": 0.032, "d_min": 0.0024, "d_max": 0.0028, "solid_fraction": 0.55,
+                 "packing": "geometric"},
     "rock": {"tensile_strength": 20e6, "tensile_strength_std": 5e6, "cohesion": 60e6, "cohesion_std": 6e6},
     "fault": {"tensile_strength": 10e6, "cohesion": 10e6, "cohesion_std": 3e6},
     "loading": {"platen_velocity": 1.0, "frame_stiffness": 1e9, "max_steps": 8000, "consolidation_max_steps": 4000,
