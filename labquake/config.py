@@ -51,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
         "max_bond_gap": 0.05,  # largest surface gap bonded, as a fraction of the mean diameter
         # > 0: bond every pair whose surface gap is at most this fraction of the mean
         # diameter, as PFC's installation gap (fjm_igap; the reference: 1.64 mm for 4-6 mm
-        # grains, 0.328 d); coordination and max_bond_gap are then not used
+        # grains, 0.328 d); coordination is then not used, and pairs across the fault are
+        # bonded (smooth joints) within max_bond_gap
         "installation_gap": 0.0,
         "file": "",  # saved specimen (.npz) to reuse; "" builds one from the seed
     },
