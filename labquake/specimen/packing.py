@@ -438,7 +438,9 @@ def pack_cylinder_expansion(
     frc = np.zeros_like(pos)
     r_mean = float(radii.mean())
     skin = 0.2 * r_mean
-    dt = 0.4  # unit masses and stiffnesses: ~0.1 of 2/sqrt(k_max/m) with up to 12 contacts
+    # unit masses and stiffnesses: with up to Z = 12 contacts a ball's highest frequency is
+    # about sqrt(2 Z / 3), so the stability limit 2 / omega is ~0.7
+    dt = 0.4
     state: dict[str, Any] = {"pairs": None, "x0": None, "steps": 0}
 
     def rebuild() -> None:
