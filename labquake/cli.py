@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "import-pfc": "import_pfc",
     "export-pfc": "export_pfc",
     "campaign": "campaign",
+    "forecast": "forecast",
 }
 
 

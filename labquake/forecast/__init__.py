@@ -88,14 +88,17 @@ METHODS = ("evt", "precursor", "ttf", "consensus")
 SKILL_FILE = "skill.json"
 
 
-def campaign_records(campaign_dir, *, progress: Callable[[str], None] | None = None) -> tuple[list[Record], dict[str, str]]:
+def campaign_records(campaign_dir, *, min_events: int = 3,
+                     progress: Callable[[str], None] | None = None) -> tuple[list[Record], dict[str, str]]:
     """Records of every complete run of a campaign, and the runs left out with the reason.
+
+    A run is left out when it has no mainshock or fewer than ``min_events`` AE events.
 
     Raises
     ------
     InsufficientDataError
-        No run with a mainshock, or fewer than 2 mainshocks in all (the forecasts are
-        scored out of sample, leaving one run or cycle out).
+        No run left, or fewer than 2 mainshocks in all (the forecasts are scored out of
+        sample, leaving one run or cycle out).
     """
     from labquake.io.rundir import find_runs
 
@@ -103,14 +106,19 @@ def campaign_records(campaign_dir, *, progress: Callable[[str], None] | None = N
     records, excluded = [], {}
     for rd in runs:
         try:
-            records.append(run_record(rd))
+            rec = run_record(rd)
         except LabquakeError as exc:
             excluded[rd.name] = str(exc)
+        else:
+            if len(rec.events) < int(min_events):
+                excluded[rd.name] = f"{len(rec.events)} AE event(s); the forecasts need at least {min_events} per run"
+            else:
+                records.append(rec)
         if progress:
             progress(rd.name)
     if not records:
         why = "; ".join(f"{k}: {v}" for k, v in excluded.items()) or "no complete run"
-        raise InsufficientDataError(f"{campaign_dir}: no run with a mainshock to forecast ({why})")
+        raise InsufficientDataError(f"{campaign_dir}: no run to forecast ({why})")
     n_ms = sum(len(r.mainshocks) for r in records)
     if n_ms < 2:
         raise InsufficientDataError(
