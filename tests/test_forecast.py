@@ -391,6 +391,20 @@ def test_forecast_command_writes_skill_json(synthetic_campaign, tmp_path):
     assert "consensus" in so and "baseline" in so
 
 
+def test_report_section_lists_every_score_beside_its_baseline(synthetic_campaign, tmp_path):
+    from labquake.report import forecast_section
+
+    assert "Not computed" in forecast_section(tmp_path)
+    forecast_campaign(synthetic_campaign, figures=True)
+    html = forecast_section(synthetic_campaign)
+    doc = json.loads((synthetic_campaign / "forecast" / "skill.json").read_text())
+    for m in METHODS:
+        e = doc[m]["simulated"]
+        assert f'<td class="l">{m}</td><td class="l">simulated</td>' in html
+        assert e["baseline_name"].replace("'", "&#x27;") in html
+    assert html.count("<img") == len(list((synthetic_campaign / "forecast").glob("*.png"))) >= 4
+
+
 def _tree(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

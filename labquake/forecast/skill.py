@@ -246,7 +246,9 @@ def pick_alarm_skill(record: Record, *, grid: float | None = None, alarm: float 
         "hit_rate": float(np.mean(on_val >= -alarm)), "alarm_duration": alarm,
         "false_alarm_rate": float(np.mean(val[far] >= -alarm)), "time_in_alarm": float(np.mean(val >= -alarm)),
         "note": ("the data hold only the shear stress just before and after each stick-slip, no continuous "
-                 "record, so the trend-departure test on stress cannot run; the alarms come from the AE picks"),
+                 "record, so the trend-departure test on stress cannot run; the alarms come from the AE picks, "
+                 "which were searched for around each stick-slip, so quiet stretches may be under-picked and "
+                 "the skill is likely optimistic"),
         "figures": {"precursor": fig},
     }
 
@@ -384,7 +386,7 @@ def _molchan_figure(results: dict, data: str):
 
 def _ttf_figure(res: dict, data: str, unit: str):
     fig = _fig(figsize=(9, 3.6))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.45)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.88, wspace=0.5)
     a1, a2 = fig.subplots(1, 2)
     p = res["predictions"]
     a1.scatter(p["ttf"], p["gbr"], s=8, label=f"gradient boosting (R² {res['gbr']['r2']:.2f})")
