@@ -52,9 +52,13 @@ def _data(records: Sequence[Record]) -> str:
 def evt_rows(records: Sequence[Record], *, alpha: float = 0.1, min_events: int = 3) -> tuple[pd.DataFrame, dict]:
     """One row per mainshock: bounds from its foreshocks and its next record-breaking event.
 
-    Returns ``(rows, skipped)``: ``skipped`` counts mainshocks left out by reason.
+    Returns ``(rows, skipped)``: ``skipped`` counts mainshocks left out by reason, and under
+    ``"_mainshocks"`` holds, for every mainshock with enough foreshocks, the largest
+    magnitude from its onset to the next onset (``m_main``) and whether it lies in the bounds
+    (a mainshock smaller than its largest foreshock breaks no record and lies below ``M_LE``).
     """
-    rows, skipped = [], {"too few foreshock magnitudes": 0, "record not broken in the cycle": 0}
+    rows, main_rows = [], []
+    skipped = {"too few foreshock magnitudes": 0, "record not broken in the cycle": 0}
     for rec in records:
         ev = rec.events.loc[np.isfinite(rec.events["mw"].to_numpy(float))]
         et, mw = ev["time"].to_numpy(float), ev["mw"].to_numpy(float)
@@ -66,7 +70,11 @@ def evt_rows(records: Sequence[Record], *, alpha: float = 0.1, min_events: int =
                 skipped["too few foreshock magnitudes"] += 1
                 continue
             b = evt.record_bounds(fore, alpha=alpha, min_events=min_events)
-            after = np.flatnonzero((et >= onset) & (et < stop) & (mw > b.record))
+            later = (et >= onset) & (et < stop)
+            m_main = float(mw[later].max()) if later.any() else np.nan
+            main_rows.append({"run": rec.name, "cycle": int(cyc), "m_main": m_main,
+                              "inside": bool(b.m_le <= m_main <= b.m_ue)})
+            after = np.flatnonzero(later & (mw > b.record))
             if after.size == 0:
                 skipped["record not broken in the cycle"] += 1
                 continue
@@ -75,22 +83,27 @@ def evt_rows(records: Sequence[Record], *, alpha: float = 0.1, min_events: int =
                          "b": b.b, "m_le": b.m_le, "m_ue": b.m_ue, "m_next": m_next, "s": b.s, "n_exc": b.n,
                          "z": evt.normalised_record(m_next, b), "pit_pivot": float(b.cdf(m_next)),
                          "_bounds": b})
+    skipped["_mainshocks"] = pd.DataFrame(main_rows)
     return pd.DataFrame(rows), skipped
 
 
-def sequence_rows(record: Record, *, alpha: float = 0.1, min_events: int = 5) -> pd.DataFrame:
-    """Rows like :func:`evt_rows` for each record-breaking event of one magnitude sequence,
-    forecast from every event before it (used on laboratory catalogs with no mainshock
-    magnitude)."""
+def sequence_rows(record: Record, *, alpha: float = 0.1, min_events: int = 5,
+                  foreshocks_only: bool = False) -> pd.DataFrame:
+    """Rows like :func:`evt_rows` for each record-breaking event of a magnitude sequence,
+    forecast from every event before it: the whole catalog (laboratory catalogs with no
+    mainshock magnitude), or with ``foreshocks_only`` each cycle's foreshocks."""
     ev = record.events.loc[np.isfinite(record.events["mw"].to_numpy(float))].sort_values("time", kind="stable")
-    mw = ev["mw"].to_numpy(float)
+    et, mw_all = ev["time"].to_numpy(float), ev["mw"].to_numpy(float)
+    spans = record.cycle_bounds() if foreshocks_only else np.array([[-np.inf, np.inf]])
     rows = []
-    for r in range(min_events, mw.size):
-        if mw[r] > mw[:r].max():
-            b = evt.record_bounds(mw[:r], alpha=alpha, min_events=min_events)
-            rows.append({"run": record.name, "cycle": r, "n_foreshocks": r, "record": b.record, "b": b.b,
-                         "m_le": b.m_le, "m_ue": b.m_ue, "m_next": float(mw[r]), "s": b.s, "n_exc": b.n,
-                         "z": evt.normalised_record(mw[r], b), "pit_pivot": float(b.cdf(mw[r])), "_bounds": b})
+    for c, (c0, c1) in enumerate(spans):
+        mw = mw_all[(et >= c0) & (et < c1)]
+        for r in range(min_events, mw.size):
+            if mw[r] > mw[:r].max():
+                b = evt.record_bounds(mw[:r], alpha=alpha, min_events=min_events)
+                rows.append({"run": record.name, "cycle": c, "index": r, "n_foreshocks": r, "record": b.record,
+                             "b": b.b, "m_le": b.m_le, "m_ue": b.m_ue, "m_next": float(mw[r]), "s": b.s, "n_exc": b.n,
+                             "z": evt.normalised_record(mw[r], b), "pit_pivot": float(b.cdf(mw[r])), "_bounds": b})
     return pd.DataFrame(rows)
 
 
@@ -120,17 +133,26 @@ def evt_skill(records: Sequence[Record], *, alpha: float = 0.1, min_events: int 
     sequence instead of the mainshocks (laboratory catalogs without mainshock magnitudes).
     """
     data = _data(records)
+    mains = None
     if sequence:
         rows = pd.concat([sequence_rows(r, alpha=alpha, min_events=max(min_events, 5)) for r in records],
                          ignore_index=True)
-        skipped, group_col = {}, "cycle"
+        skipped, group_col = {}, "index"
     else:
         rows, skipped = evt_rows(records, alpha=alpha, min_events=min_events)
+        mains = skipped.pop("_mainshocks")
         group_col = "run" if rows.empty or rows["run"].nunique() > 1 else "cycle"
     if len(rows) < 2:
         return not_applicable("evt", data, f"{len(rows)} scorable next record(s) (need 2): "
                               + "; ".join(f"{k}: {v}" for k, v in skipped.items() if v))
     sc = _score_evt_rows(rows, group_col)
+    fore_cov = fore_n = None
+    if not sequence:  # the records set inside the foreshock sequences: more, smaller tests of the bounds
+        fr = pd.concat([sequence_rows(r, alpha=alpha, min_events=max(min_events, 5), foreshocks_only=True)
+                        for r in records], ignore_index=True)
+        if len(fr):
+            fore_cov = float(((fr["m_next"] >= fr["m_le"]) & (fr["m_next"] <= fr["m_ue"])).mean())
+            fore_n = int(len(fr))
     inside = (sc["m_next"] >= sc["m_le"]) & (sc["m_next"] <= sc["m_ue"])
     n = len(sc)
     fig = _evt_figure(sc, alpha, data)
@@ -143,6 +165,9 @@ def evt_skill(records: Sequence[Record], *, alpha: float = 0.1, min_events: int 
         "crps_pivot": float(sc["crps_pivot"].mean()),
         "coverage": float(inside.mean()), "coverage_nominal": 1.0 - alpha,
         "coverage_se": float(np.sqrt(alpha * (1 - alpha) / n)),
+        "coverage_foreshock_records": fore_cov, "n_foreshock_records": fore_n,
+        "coverage_mainshocks": float(mains["inside"].mean()) if not sequence and len(mains) else None,
+        "n_mainshocks_bounded": int(len(mains)) if not sequence else None,
         "gev_fitted_share": float(np.mean(sc["gev"] == "fitted")),
         "skipped": {k: v for k, v in skipped.items() if v}, "groups": group_col,
         "table": sc.drop(columns="_bounds"), "figures": {"evt": fig},
