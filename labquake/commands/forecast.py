@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cross-validation groups of the time-to-failure regression (default run)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--no-figures", action="store_true", help="write skill.json and the tables only")
+    parser.add_argument("--report", action="store_true",
+                        help="then rewrite CAMPAIGN_DIR/report.html, which shows the forecasts in its own section")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
@@ -27,14 +29,28 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from labquake.errors import ConfigError
     from labquake.forecast import METHODS, forecast_campaign
 
     if not 0.0 < args.alpha < 1.0:
         raise ConfigError(f"--alpha must be in (0, 1), got {args.alpha}")
-    paths = forecast_campaign(args.campaign_dir, okubo=args.okubo, out=args.out, alpha=args.alpha,
-                              group_by=args.group_by, seed=args.seed, figures=not args.no_figures)
+    if args.report and args.out is not None and \
+            Path(args.out).resolve() != (Path(args.campaign_dir) / "forecast").resolve():
+        raise ConfigError("--report shows CAMPAIGN_DIR/forecast in the report; drop --out to use it")
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="read runs", unit="run", leave=False, disable=None)  # None: only on a terminal
+    try:
+        paths = forecast_campaign(args.campaign_dir, okubo=args.okubo, out=args.out, alpha=args.alpha,
+                                  group_by=args.group_by, seed=args.seed, figures=not args.no_figures,
+                                  progress=(lambda name: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     doc = json.loads(paths["skill"].read_text(encoding="utf-8"))
     meta = doc["_meta"]
     if not args.quiet:
@@ -50,4 +66,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{m:<10} {data:<10} {_fmt(e['score']):>8} {_fmt(e['baseline']):>9}  {e['n']:>6}  "
                   f"{e['score_name']} ({arrow} is better) vs {e['baseline_name']}; n in {e['n_unit']}")
     print(f"  wrote {paths['skill']} and {len(paths) - 1} figures and tables in {meta['wall_s']:.1f} s")
+    if args.report:
+        from labquake.report import write_report
+
+        print(f"  report: {write_report(args.campaign_dir)}")
     return 0

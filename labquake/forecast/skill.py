@@ -126,6 +126,14 @@ def _score_evt_rows(rows: pd.DataFrame, group_col: str) -> pd.DataFrame:
                       crps_climatology=crps_clim)
 
 
+def _gev_params(z) -> dict | None:
+    """GEV fitted to every normalised record, in the field's sign convention (k = -c)."""
+    law, src = evt.fit_gev(z)
+    if src != "fitted":
+        return None
+    return {"k": float(-law.kwds["c"]), "sigma": float(law.kwds["scale"]), "mu": float(law.kwds["loc"])}
+
+
 def evt_skill(records: Sequence[Record], *, alpha: float = 0.1, min_events: int = 3, sequence: bool = False) -> dict:
     """Skill of the next-record forecasts (CRPS of the GEV forecast against climatology).
 
@@ -169,6 +177,7 @@ def evt_skill(records: Sequence[Record], *, alpha: float = 0.1, min_events: int 
         "coverage_mainshocks": float(mains["inside"].mean()) if not sequence and len(mains) else None,
         "n_mainshocks_bounded": int(len(mains)) if not sequence else None,
         "gev_fitted_share": float(np.mean(sc["gev"] == "fitted")),
+        "gev_all": _gev_params(sc["z"].to_numpy()), "gev_field": dict(evt.FIELD_GEV),
         "skipped": {k: v for k, v in skipped.items() if v}, "groups": group_col,
         "table": sc.drop(columns="_bounds"), "figures": {"evt": fig},
     }
