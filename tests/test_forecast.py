@@ -389,6 +389,15 @@ def test_forecast_command_writes_skill_json(synthetic_campaign, tmp_path):
     assert doc["_meta"]["n_runs"] == 4
     assert {p.name for p in out.glob("*.png")} >= {f"{m}_simulated.png" for m in METHODS}
     assert "consensus" in so and "baseline" in so
+    rc, _, se = run_cli(synthetic_campaign, "--out", out, "--report")
+    assert rc == 2 and "drop --out" in se and not (synthetic_campaign / "report.html").exists()
+
+
+def test_forecast_report_flag_rewrites_the_campaign_report(synthetic_campaign):
+    rc, so, se = run_cli(synthetic_campaign, "--report", "--no-figures")
+    assert rc == 0, se
+    html = (synthetic_campaign / "report.html").read_text()
+    assert "<h2>Forecasting" in html and '<td class="l">ttf</td>' in html
 
 
 def test_report_section_lists_every_score_beside_its_baseline(synthetic_campaign, tmp_path):

@@ -10,14 +10,15 @@ Scoring against a truth list (:func:`match`): detections and true events are pai
 one, in time order, when they are at most ``tolerance`` apart. The miss rate is the share
 of true events left unpaired; the false rate the share of detections left unpaired.
 
-Detectors built here from a run directory's records:
+Detectors of a run (built by :func:`labquake.forecast.skill.consensus_skill`):
 
 * ``catalog``: the AE event catalog (crack clustering), one detection per event onset;
 * ``kinetic``: jumps of kinetic energy, the rising crossings of the sample-to-sample
   increment of ``log10`` KE above its median plus ``k`` robust standard deviations
   (1.4826 MAD; :func:`robust_threshold`, :func:`burst_times`). Kinetic energy stays raised
   after a burst (the contacts are lightly damped), so its level would not do;
-* ``slip``: the same on the fault slip rate.
+* ``slip``: rising crossings of the fault slip rate (the time derivative of ``fault_slip``)
+  above the same kind of robust threshold.
 
 Truth: the crack catalog, grouped into bursts (:func:`crack_bursts`): cracks closer than
 ``gap`` (the AE clustering's time window) belong to one burst, timed at its first crack.
