@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-by", default="run", choices=("run", "cycle"),
                         help="cross-validation groups of the time-to-failure regression (default run)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--jobs", type=int, default=None, help="processes for the time-to-failure folds (default 1)")
     parser.add_argument("--no-figures", action="store_true", help="write skill.json and the tables only")
     parser.add_argument("--report", action="store_true",
                         help="then rewrite CAMPAIGN_DIR/report.html, which shows the forecasts in its own section")
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.alpha < 1.0:
         raise ConfigError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.report and args.out is not None and \
             Path(args.out).resolve() != (Path(args.campaign_dir) / "forecast").resolve():
         raise ConfigError("--report shows CAMPAIGN_DIR/forecast in the report; drop --out to use it")
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         paths = forecast_campaign(args.campaign_dir, okubo=args.okubo, out=args.out, alpha=args.alpha,
                                   group_by=args.group_by, seed=args.seed, figures=not args.no_figures,
+                                  n_jobs=args.jobs,
                                   progress=(lambda name: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:

@@ -127,13 +127,14 @@ def campaign_records(campaign_dir, *, min_events: int = 3,
     return records, excluded
 
 
-def score_records(records: list[Record], *, alpha: float = 0.1, group_by: str = "run", seed: int = 0) -> dict[str, dict]:
+def score_records(records: list[Record], *, alpha: float = 0.1, group_by: str = "run", seed: int = 0,
+                  n_jobs: int | None = None) -> dict[str, dict]:
     """The four skill entries of simulated records (see :mod:`labquake.forecast.skill`)."""
     out = {}
     timings = {}
     for name, fn in (("evt", lambda: evt_skill(records, alpha=alpha)),
                      ("precursor", lambda: precursor_skill(records)),
-                     ("ttf", lambda: ttf_skill(records, group_by=group_by, seed=seed)),
+                     ("ttf", lambda: ttf_skill(records, group_by=group_by, seed=seed, n_jobs=n_jobs)),
                      ("consensus", lambda: consensus_skill(records))):
         t0 = time.perf_counter()
         out[name] = fn()
@@ -143,13 +144,13 @@ def score_records(records: list[Record], *, alpha: float = 0.1, group_by: str = 
     return out
 
 
-def score_okubo(path, *, alpha: float = 0.1, seed: int = 0) -> dict[str, dict]:
+def score_okubo(path, *, alpha: float = 0.1, seed: int = 0, n_jobs: int | None = None) -> dict[str, dict]:
     """The four skill entries on the Okubo FB03-087 data (what does not apply says why)."""
     rec = okubo_record(path)
     return {
         "evt": evt_skill([rec], alpha=alpha, sequence=True),
         "precursor": pick_alarm_skill(rec),
-        "ttf": ttf_skill([rec], group_by="cycle", seed=seed),
+        "ttf": ttf_skill([rec], group_by="cycle", seed=seed, n_jobs=n_jobs),
         "consensus": not_applicable("consensus", "okubo", "the data set has one detector only (the gouge-event "
                                     "picks): no kinetic-energy or slip-rate record to vote with"),
     }
@@ -177,6 +178,7 @@ def _plain(entry: dict) -> dict:
 
 def forecast_campaign(campaign_dir, *, okubo: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
                       alpha: float = 0.1, group_by: str = "run", seed: int = 0, figures: bool = True,
+                      n_jobs: int | None = None,
                       progress: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Score every method on a campaign (and on the Okubo data) and write ``forecast/``.
 
@@ -193,6 +195,8 @@ def forecast_campaign(campaign_dir, *, okubo: str | os.PathLike | None = None, o
         ``1 - alpha`` is the nominal coverage of the EVT bounds.
     group_by
         Cross-validation groups of the time-to-failure regression: ``"run"`` or ``"cycle"``.
+    n_jobs
+        Processes for the cross-validation folds of the time-to-failure regression.
 
     Returns
     -------
@@ -209,11 +213,11 @@ def forecast_campaign(campaign_dir, *, okubo: str | os.PathLike | None = None, o
         okubo, sim = root, None
     else:
         records, excluded = campaign_records(root, progress=progress)
-        sim = score_records(records, alpha=alpha, group_by=group_by, seed=seed)
+        sim = score_records(records, alpha=alpha, group_by=group_by, seed=seed, n_jobs=n_jobs)
         for m in METHODS:
             entries[m]["simulated"] = sim[m]
     if okubo is not None:
-        ok = score_okubo(okubo, alpha=alpha, seed=seed)
+        ok = score_okubo(okubo, alpha=alpha, seed=seed, n_jobs=n_jobs)
         for m in METHODS:
             entries[m]["okubo"] = ok[m]
     # ---- everything computed: write ------------------------------------------------

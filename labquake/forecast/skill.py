@@ -112,9 +112,10 @@ def _score_evt_rows(rows: pd.DataFrame, group_col: str) -> pd.DataFrame:
     out = rows.copy()
     groups = out[group_col].to_numpy()
     gev_src, pit_gev, crps_gev, crps_pivot, crps_clim = [], [], [], [], []
+    laws = {g: evt.fit_gev(out.loc[groups != g, "z"].to_numpy()) for g in pd.unique(groups)}  # one fit per fold
     for i, row in out.iterrows():
         train = out.loc[groups != row[group_col]]
-        law, src = evt.fit_gev(train["z"].to_numpy())
+        law, src = laws[row[group_col]]
         b = row["_bounds"]
         w = b.m_ue - b.m_le
         gev_src.append(src)
@@ -293,12 +294,12 @@ def pick_alarm_skill(record: Record, *, grid: float | None = None, alarm: float 
 
 
 def ttf_skill(records: Sequence[Record], *, window_fraction: float = 0.1, group_by: str = "run", seed: int = 0,
-              n_shuffle: int = 2) -> dict:
+              n_shuffle: int = 1, n_jobs: int | None = None) -> dict:
     """Leave-one-group-out R² of gradient boosting against climatology (see :mod:`.ttf`)."""
     data = _data(records)
     window = window_fraction * median_cycle(records)
     win = pd.concat([catalog_windows(r, window, window / 2.0, group_by=group_by) for r in records], ignore_index=True)
-    res = score_ttf(win, seed=seed, n_shuffle=n_shuffle)
+    res = score_ttf(win, seed=seed, n_shuffle=n_shuffle, n_jobs=n_jobs)
     fig = _ttf_figure(res, data, records[0].unit)
     return {
         "method": "ttf", "data": data, "applies": True,

@@ -157,12 +157,13 @@ def _scores(y, pred) -> dict[str, float]:
 
 
 def score_ttf(windows: pd.DataFrame, features: Sequence[str] | None = None, *, seed: int = 0,
-              n_shuffle: int = 2, min_windows: int = 10, max_folds: int = 30) -> dict:
+              n_shuffle: int = 1, min_windows: int = 10, max_folds: int = 30, n_jobs: int | None = None) -> dict:
     """Leave-one-group-out scores of the time-to-failure regressors and baselines.
 
     Returns a dict with ``gbr``, ``linear``, ``climatology``, ``shuffled`` (each ``r2`` and
     ``mae``), ``importance`` (feature -> impurity importance), ``n_windows``, ``n_groups``,
-    ``features`` and ``predictions`` (a DataFrame of out-of-fold predictions).
+    ``features`` and ``predictions`` (a DataFrame of out-of-fold predictions). ``n_jobs``
+    fits the folds in parallel (joblib); the results do not depend on it.
 
     Raises
     ------
@@ -189,7 +190,7 @@ def score_ttf(windows: pd.DataFrame, features: Sequence[str] | None = None, *, s
     splitter = LeaveOneGroupOut() if n_groups <= max_folds else GroupKFold(n_splits=int(max_folds))
     cv = list(splitter.split(X, y, groups))
     gbr, lin = _models(seed)
-    p_gbr = cross_val_predict(clone(gbr), X, y, cv=cv)
+    p_gbr = cross_val_predict(clone(gbr), X, y, cv=cv, n_jobs=n_jobs)
     p_lin = cross_val_predict(clone(lin), X, y, cv=cv)
     # climatology: mean recurrence of the training cycles minus the elapsed time
     p_clim = np.empty_like(y)
@@ -202,7 +203,7 @@ def score_ttf(windows: pd.DataFrame, features: Sequence[str] | None = None, *, s
     shuf = []
     for _ in range(int(n_shuffle)):
         yp = rng.permutation(y)
-        shuf.append(_scores(yp, cross_val_predict(clone(gbr), X, yp, cv=cv)))
+        shuf.append(_scores(yp, cross_val_predict(clone(gbr), X, yp, cv=cv, n_jobs=n_jobs)))
     full = clone(gbr).fit(X, y)
     imp = full[-1].feature_importances_
     preds = windows[["run", "cycle", "group", "t_end", "ttf", "elapsed"]].assign(
