@@ -349,6 +349,24 @@ def test_find_mainshocks_from_the_loading_record_and_from_slips():
     assert ms["onset"].tolist() == [300.0, 700.0, 900.0] and ms["end"].tolist() == [330.0, 750.0, 905.0]
 
 
+def test_a_cycle_column_in_slips_gives_several_mainshocks_per_run(tmp_path):
+    from labquake.forecast import run_record
+
+    path = write_run(tmp_path, "run-cycles", seed=5)
+    onset = float(pd.read_parquet(path / "loading.parquet").pipe(
+        lambda lo: lo.loc[lo["differential_stress"].idxmax(), "step"]))
+    slips = pd.DataFrame({"cycle": [0, 1, 1], "step_start": [4000, onset - 500, onset],
+                          "step_end": [4100, onset - 450, onset + 300], "static_drop": [5e6, 1e6, 9e7],
+                          "is_mainshock": [True, False, True]})
+    slips.to_parquet(path / "slips.parquet")
+    rec = run_record(path)
+    assert rec.mainshocks[["onset", "end"]].values.tolist() == [[4000.0, 4100.0], [onset, onset + 300]]
+    assert rec.cycle_bounds().tolist() == [[0.0, 4000.0], [4100.0, onset]]
+    win = catalog_windows(rec, window=400.0, group_by="cycle")
+    assert set(win["cycle"]) == {0, 1} and win.groupby("cycle")["ttf"].min().tolist() == [200.0, 200.0]
+    assert (win["t_end"] <= np.where(win["cycle"] == 0, 4000.0, onset)).all()
+
+
 def test_no_mainshock_is_a_one_line_error():
     step = np.arange(0, 1000, 10)
     with pytest.raises(InsufficientDataError, match="no mainshock") as ei:
