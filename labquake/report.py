@@ -546,6 +546,8 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
         for p in pngs:
             add(_img(p.read_bytes(), p.name))
 
+    add(forecast_section(campaign_dir))
+
     # -- tables, config, versions ----------------------------------------------------------
     add("<h2>Analysis tables</h2>")
     if tables:
@@ -569,6 +571,40 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     return out
 
 
+def forecast_section(campaign_dir: str | os.PathLike) -> str:
+    """The "Forecasting" section: every skill score of ``forecast/skill.json`` next to its
+    baseline (:mod:`labquake.forecast`), the reasons where a method does not apply, and the
+    figures of ``forecast/``. Says how to make them when ``labquake forecast`` has not run."""
+    fdir = Path(campaign_dir) / "forecast"
+    doc = _read_json(fdir / "skill.json")
+    out = ["<h2>Forecasting: next record, precursors, time to failure, 2-of-3 detection</h2>"]
+    if not doc:
+        return out[0] + '<p class="note">Not computed: run <code>labquake forecast CAMPAIGN_DIR</code>.</p>'
+    rows = []
+    for method in ("evt", "precursor", "ttf", "consensus"):
+        for data, e in (doc.get(method) or {}).items():
+            if not e.get("applies", True):
+                rows.append(f'<tr><td class="l">{_e(method)}</td><td class="l">{_e(data)}</td><td>–</td><td>–</td>'
+                            f'<td>–</td><td class="l">does not apply: {_e(e.get("reason"))}</td></tr>')
+                continue
+            better = "higher" if e.get("higher_is_better") else "lower"
+            s, b = e.get("score"), e.get("baseline")
+            wins = s is not None and b is not None and ((s > b) if e.get("higher_is_better") else (s < b))
+            rows.append(f'<tr><td class="l">{_e(method)}</td><td class="l">{_e(data)}</td>'
+                        f'<td class="{"in" if wins else "out"}">{_num(s)}</td><td>{_num(b)}</td>'
+                        f'<td>{_num(e.get("n"), "{:.0f}")} {_e(e.get("n_unit", ""))}</td>'
+                        f'<td class="l">{_e(e.get("score_name"))} ({better} is better) vs {_e(e.get("baseline_name"))}'
+                        f'{"; " + _e(e["note"]) if e.get("note") else ""}</td></tr>')
+    out.append('<table><tr><th class="l">method</th><th class="l">data</th><th>score</th><th>baseline</th>'
+               '<th>n</th><th class="l">what</th></tr>' + "".join(rows) + "</table>")
+    out.append('<p class="note">Green: the method beats its baseline; red: it does not. Scores are out of '
+               "sample (leave one run or cycle out, folds fixed before scoring); details in "
+               "<code>forecast/skill.json</code>.</p>")
+    for p in sorted(fdir.glob("*.png")):
+        out.append(_img(p.read_bytes(), p.name))
+    return "\n".join(out)
+
+
 def _bk_table(bk: pd.DataFrame) -> str:
     """B_k per level and metric with its p-values (permutation null, analytic, Holm)."""
     cols = [c for c in ("metric", "method", "k", "B", "E", "p", "p_analytic", "p_holm", "p_bh", "null", "n_null") if c in bk.columns]
@@ -589,4 +625,4 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["REFERENCE", "Reference", "force_network_image", "kdf_figure", "loading_figure", "per_run_table", "stick_slip_stats", "write_report"]
+__all__ = ["REFERENCE", "Reference", "force_network_image", "forecast_section", "kdf_figure", "loading_figure", "per_run_table", "stick_slip_stats", "write_report"]
