@@ -17,27 +17,29 @@ Protocol (Ye, Lui & Young 2024 §2, see ``simulations/paper.toml`` for the value
 
 Recorders: :mod:`labquake.recorders` (loading curve, cracks, monitored fault contacts),
 :mod:`labquake.ae` (AE events), :func:`labquake.io.vtk.write_snapshot` (snapshots).
-A checkpoint (engine ``state_dict`` plus all recorder state, one pickle written
-atomically) is kept in ``checkpoint/`` every ``checkpoint_interval`` steps;
+A checkpoint (engine ``state_dict`` plus all recorder state, as numpy arrays in an
+``.npz`` and everything else in JSON, see :mod:`labquake.io.checkpoint`; never a pickle)
+is kept in ``checkpoint/`` every ``checkpoint_interval`` steps;
 ``simulate(..., resume=True)`` continues from it and produces the same tables as an
-uninterrupted run.
+uninterrupted run. A checkpoint that cannot be read, or an old pickle checkpoint
+(``state.pkl``, refused unread), is a one-line :class:`labquake.errors.RunStateError`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 from typing import Any
 
 import numpy as np
 
-from labquake.ae.events import AERecorder
+from labquake.ae.events import AERecorder, ContactState
 from labquake.config import resolve_config
 from labquake.errors import OutputError, RunStateError
 from labquake.geometry import FaultPlane
-from labquake.io.rundir import RunDirectory, atomic_write_bytes, dumps_toml
+from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from labquake.io.rundir import RunDirectory, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
 from labquake.specimen import (
     Specimen,
@@ -51,8 +53,6 @@ from labquake.specimen import (
 )
 
 __all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities"]
-
-_CHECKPOINT = "state.pkl"
 
 
 # --------------------------------------------------------------------------------------
@@ -167,7 +167,12 @@ def _set_local_damping(eng: Any, alpha: float) -> None:
 
 
 class _Run:
-    """The mutable state of one run (everything here pickles into the checkpoint)."""
+    """The mutable state of one run (:meth:`to_state` gives all of it for the checkpoint)."""
+
+    #: plain attributes stored as they are (scalars, arrays, dicts and lists of them)
+    _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "min_after_peak",
+              "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
+              "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
 
     def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
         s, ae = config["specimen"], config["ae"]
@@ -203,20 +208,59 @@ class _Run:
         self.radii = specimen.radii.copy()
         self.max_mem = 0
 
+    def to_state(self) -> dict[str, Any]:
+        """Everything of the run as plain data (see :mod:`labquake.io.checkpoint`)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in self._PLAIN}
+        out["rng"] = self.rng.bit_generator.state
+        out["loading"] = self.loading.to_state()
+        out["cracks"] = self.cracks.to_state()
+        out["ae"] = self.ae.to_state()
+        out["monitor"] = None if self.monitor is None else self.monitor.to_state()
+        out["prev_state"] = self.prev_state.to_state()
+        return out
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "_Run":
+        """Rebuild the run from :meth:`to_state` (the fault plane comes from the config)."""
+        self = cls.__new__(cls)
+        self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+        for k in cls._PLAIN:
+            setattr(self, k, state[k])
+        self.stage = str(self.stage)
+        if self.stage not in ("consolidation", "axial"):
+            raise ValueError(f"unknown stage {self.stage!r}")
+        self.snapshots_done = [int(x) for x in self.snapshots_done]
+        self.pending_snapshots = [int(x) for x in self.pending_snapshots]
+        self.prep_cracks = [int(x) for x in self.prep_cracks]
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self.rng = rng
+        self.loading = LoadingRecorder.from_state(state["loading"])
+        self.cracks = CrackLog.from_state(state["cracks"])
+        self.ae = AERecorder.from_state(state["ae"])
+        self.monitor = None if state["monitor"] is None else ContactMonitor.from_state(state["monitor"])
+        self.prev_state = ContactState.from_state(state["prev_state"])
+        return self
+
 
 def _checkpoint(run: RunDirectory, state: _Run, eng: Any) -> None:
-    payload = {"engine": eng.state_dict(), "run": state}
-    atomic_write_bytes(run.checkpoint_dir / _CHECKPOINT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    """Write the engine state (whatever keys ``state_dict`` has) and the run state."""
+    save_checkpoint(run.checkpoint_dir, {"engine": dict(eng.state_dict()), "run": state.to_state()}, int(eng.step_count))
 
 
-def _restore(run: RunDirectory):
+def _restore(run: RunDirectory, cfg: dict[str, Any]):
+    """The engine and run state of the checkpoint; any failure is one RunStateError line."""
     from labquake.dem import Engine
 
+    tree = load_checkpoint(run.checkpoint_dir)
     try:
-        payload = pickle.loads((run.checkpoint_dir / _CHECKPOINT).read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        raise RunStateError(f"{run.checkpoint_dir}: unreadable checkpoint ({type(exc).__name__}); rerun without --resume into a new --out") from None
-    return Engine.from_state_dict(payload["engine"]), payload["run"]
+        eng = Engine.from_state_dict(tree["engine"])
+        st = _Run.from_state(cfg, tree["run"])
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a user-facing error
+        msg = " ".join(str(exc).split())[:120]
+        raise RunStateError(f"{run.checkpoint_dir}: damaged checkpoint ({type(exc).__name__}: {msg}); "
+                            "rerun without --resume into a new --out") from None
+    return eng, st
 
 
 def _snapshot(run: RunDirectory, eng: Any, st: _Run) -> None:
@@ -279,8 +323,8 @@ def simulate(
             return run
         if run.config_path.exists() and run.read_config() != _roundtrip(cfg):
             raise RunStateError(f"{run.path} was started with a different config; resume it with its own config.toml or choose another --out")
-        if (run.checkpoint_dir / _CHECKPOINT).exists():
-            restored = _restore(run)
+        if has_checkpoint(run.checkpoint_dir):
+            restored = _restore(run, cfg)
     elif run.path.exists() and any(p for p in run.path.iterdir() if not p.name.startswith(".")):
         raise OutputError(f"{run.path} is not empty and is not a run directory; choose another --out")
 

@@ -113,7 +113,7 @@ def test_resume_after_a_kill_gives_the_same_catalog(tiny_run, tmp_path):
         simulate(TINY, out, progress=False, _interrupt_at_step=5000)
     run = RunDirectory(out)
     assert run.status == "failed" and not run.is_complete()
-    assert (run.checkpoint_dir / "state.pkl").exists()
+    assert (run.checkpoint_dir / "state.json").exists() and not (run.checkpoint_dir / "state.pkl").exists()
     simulate(TINY, out, resume=True, progress=False)
     assert run.is_complete()
     a, b = _tables(tiny_run), _tables(run)
