@@ -188,10 +188,14 @@ def _set_local_damping(eng: Any, alpha: float) -> None:
 class _Run:
     """The mutable state of one run (:meth:`to_state` gives all of it for the checkpoint)."""
 
-    #: plain attributes stored as they are (scalars, arrays, dicts and lists of them)
+    #: plain attributes a checkpoint must hold (scalars, arrays, dicts and lists of them);
+    #: every other plain attribute is stored too, whatever it is called
     _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "min_after_peak",
               "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
               "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
+    #: attributes that are objects with to_state()/from_state()
+    _OBJECTS = {"loading": LoadingRecorder, "cracks": CrackLog, "ae": AERecorder, "monitor": ContactMonitor,
+                "prev_state": ContactState}
 
     def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
         s, ae = config["specimen"], config["ae"]
@@ -228,37 +232,49 @@ class _Run:
         self.max_mem = 0
 
     def to_state(self) -> dict[str, Any]:
-        """Everything of the run as plain data (see :mod:`labquake.io.checkpoint`)."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in self._PLAIN}
-        out["rng"] = self.rng.bit_generator.state
-        out["loading"] = self.loading.to_state()
-        out["cracks"] = self.cracks.to_state()
-        out["ae"] = self.ae.to_state()
-        out["monitor"] = None if self.monitor is None else self.monitor.to_state()
-        out["prev_state"] = self.prev_state.to_state()
-        return out
+        """Everything of the run as plain data (see :mod:`labquake.io.checkpoint`).
+
+        The recorders give their own ``to_state()``; the random generator its bit
+        generator state; every other attribute is stored as it is (a new attribute that
+        is not plain data makes the checkpoint writer raise, never a silent omission).
+        The fault plane is rebuilt from the config.
+        """
+        plain: dict[str, Any] = {}
+        objects: dict[str, Any] = {}
+        for k, v in vars(self).items():
+            if k == "fault":
+                continue
+            if k in self._OBJECTS:
+                objects[k] = None if v is None else v.to_state()
+            elif k != "rng":
+                plain[k] = v
+        return {"plain": plain, "objects": objects, "rng": self.rng.bit_generator.state}
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "_Run":
         """Rebuild the run from :meth:`to_state` (the fault plane comes from the config)."""
         self = cls.__new__(cls)
         self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
-        for k in cls._PLAIN:
-            setattr(self, k, state[k])
+        plain, objects = state["plain"], state["objects"]
+        missing = [k for k in (*cls._PLAIN, *cls._OBJECTS) if k not in plain and k not in objects]
+        if missing:
+            raise KeyError(f"run state lacks {', '.join(missing)}")
+        for k, v in plain.items():
+            setattr(self, k, v)
         self.stage = str(self.stage)
         if self.stage not in ("consolidation", "axial"):
             raise ValueError(f"unknown stage {self.stage!r}")
         self.snapshots_done = [int(x) for x in self.snapshots_done]
         self.pending_snapshots = [int(x) for x in self.pending_snapshots]
         self.prep_cracks = [int(x) for x in self.prep_cracks]
+        for k, klass in cls._OBJECTS.items():
+            v = objects[k]
+            setattr(self, k, None if v is None else klass.from_state(v))
+        if self.prev_state is None or self.loading is None or self.cracks is None or self.ae is None:
+            raise ValueError("run state lacks a recorder")
         rng = np.random.default_rng()
         rng.bit_generator.state = state["rng"]
         self.rng = rng
-        self.loading = LoadingRecorder.from_state(state["loading"])
-        self.cracks = CrackLog.from_state(state["cracks"])
-        self.ae = AERecorder.from_state(state["ae"])
-        self.monitor = None if state["monitor"] is None else ContactMonitor.from_state(state["monitor"])
-        self.prev_state = ContactState.from_state(state["prev_state"])
         return self
 
 
