@@ -204,8 +204,8 @@ def distance_figure(D_f, D_m, labels, metric: str):
     n = len(labels)
     side = max(4.5, 0.2 * n + 1.5)
     fs = 7 if n <= 40 else 5
-    fig = _figure(figsize=(2 * side + 1.2, side + 0.6))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.12, top=0.93, wspace=0.3)
+    fig = _figure(figsize=(2 * side + 1.6, side + 0.4))
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.1, top=0.94, wspace=0.2)
     axes = fig.subplots(1, 2)
     for ax, D, name in ((axes[0], D_f, "foreshock"), (axes[1], D_m, "mainshock")):
         im = ax.imshow(np.asarray(D, float), cmap="viridis")
