@@ -688,13 +688,15 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     if per_run is not None:
         met = []
         for key, ref in REFERENCE.items():
-            cols = [c for c, _, r in STAT_COLUMNS if r == key][:1] if key in ("b", "d2") else [key]
-            for c in cols:
+            cols = [(c, t) for c, t, r in STAT_COLUMNS if r == key] if key in ("b", "d2") else [(key, ref.label)]
+            shown = 0
+            for c, title in cols:
                 v = pd.to_numeric(per_run.get(c, pd.Series(dtype=float)), errors="coerce").dropna()
                 if len(v):
-                    met.append(f"{ref.label} {int(((v >= ref.lo) & (v <= ref.hi)).sum())}/{len(v)}")
-                else:
-                    met.append(f"{ref.label} –")
+                    met.append(f"{title} {int(((v >= ref.lo) & (v <= ref.hi)).sum())}/{len(v)}")
+                    shown += 1
+            if not shown:
+                met.append(f"{ref.label} – (not computed)")
         add(f"<li><b>Reference ranges met</b> (runs inside the range of Ye et al. 2024): {_e('; '.join(met))}.</li>")
     if "bk" in tables and {"p", "k"} <= set(tables["bk"].columns):
         _, line = _significance_headline(tables["bk"], family, alpha)
