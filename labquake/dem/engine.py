@@ -395,6 +395,18 @@ class Engine:
         self._a["meta"][_M_NTHREADS] = value
 
     @property
+    def parallel_min_pairs(self) -> int:
+        """Neighbour pairs from which the threaded force path runs (with ``n_threads > 1``)."""
+        return int(self._a["cnt"][K.C_PARMIN])
+
+    @parallel_min_pairs.setter
+    def parallel_min_pairs(self, value: int) -> None:
+        value = int(value)
+        if value < 0:
+            raise ParameterError(f"parallel_min_pairs must be >= 0, got {value}")
+        self._a["cnt"][K.C_PARMIN] = value
+
+    @property
     def positions(self) -> np.ndarray:
         return self._user(self._a["pos"])
 
