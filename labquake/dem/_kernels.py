@@ -235,10 +235,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 if (not bonded) and ov <= 0.0:
                     r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
                     break
-                # translational relative motion only; the force acts at the particle centres
+                # relative motion of the contact point (rotations included, as PFC); the
+                # force acts at the contact point
                 fn, fsx, fsy, fsz = smooth_joint_trial(hist[s, 0], hist[s, 1], hist[s, 2], hist[s, 3], jx, jy, jz,
-                                                       vel[j, 0] - vel[i, 0], vel[j, 1] - vel[i, 1],
-                                                       vel[j, 2] - vel[i, 2], dt, c_jkn, c_jks, area)
+                                                       vx, vy, vz, dt, c_jkn, c_jks, area)
                 if bonded:
                     ev = smooth_joint_failure(fn, fsx, fsy, fsz, bprop[b, 9], bprop[b, 2], bprop[b, 3], bprop[b, 4])
                     if ev != 0:
@@ -257,21 +257,17 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                     newst = newst | F_TOUCH
                 else:
                     newst = newst & ~F_TOUCH
-                if newst != st:
-                    pst[s] = newst
-                r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = -(fn * jx + fsx), -(fn * jy + fsy), -(fn * jz + fsz), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ev
-                break
-            vn = vx * nx + vy * ny + vz * nz
-            tx = vx - vn * nx
-            ty = vy - vn * ny
-            tz = vz - vn * nz
-            if fjp:
+                fjx = fn * jx + fsx
+                fjy = fn * jy + fsy
+                fjz = fn * jz + fsz
+            elif fjp:
                 # ---------------- flat joint (bonded or broken, while its faces interact)
+                vn = vx * nx + vy * ny + vz * nz
                 b = pbd[s]
                 csg = 1.0 if oid[i] < oid[j] else -1.0
                 fn, fsx, fsy, fsz, mjx, mjy, mjz, ev, anyb, inter = flat_joint(
                     bfj, fjg, b, bprop[b, 1], bprop[b, 0], bprop[b, 10], bprop[b, 11], bprop[b, 2], bprop[b, 3],
-                    bprop[b, 4], c_bmu, nx, ny, nz, csg, vn, tx, ty, tz,
+                    bprop[b, 4], c_bmu, nx, ny, nz, csg, vn, vx - vn * nx, vy - vn * ny, vz - vn * nz,
                     omg[i, 0], omg[i, 1], omg[i, 2], omg[j, 0], omg[j, 1], omg[j, 2], dt)
                 bfn[b] = fn
                 bfs[b, 0] = fsx
@@ -295,6 +291,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 fjy = fn * ny + fsy
                 fjz = fn * nz + fsz
             else:
+                vn = vx * nx + vy * ny + vz * nz
+                tx = vx - vn * nx
+                ty = vy - vn * ny
+                tz = vz - vn * nz
                 if ov > 0.0:
                     # ------------- linear frictional contact
                     mu = c_bmu if (st & F_BROKEN) else c_mu

@@ -2,8 +2,10 @@
 
 The normal is the joint-plane normal (oriented from side-0 to side-1 particles), not the
 centre line, so the two blocks slide past each other along the plane. Normal and shear
-force grow from the relative translation of the two particles resolved in that frame
-(stiffness per area × area); the force acts at the particle centres (no moment). Bonded:
+force grow from the relative velocity of the contact point (translation and rotation of
+both particles, as PFC) resolved in that frame (stiffness per area × area); the force
+acts at the contact point, so it turns the particles, and the joint opens or closes where
+they roll. Bonded:
 breaks in tension when −Fn/A > σ_t, in shear when |Fs|/A > c + (Fn/A)·tanφ. Unbonded
 (after a break, or contacts formed later across the fault): no tension, |Fs| ≤ μ_r·Fn,
 and the contact exists while the spheres overlap.
