@@ -953,8 +953,9 @@ def _specimen_path(out: Path, cfg: Mapping[str, Any], seed: int) -> Path:
 
 
 def _job(args: tuple) -> dict[str, Any]:
-    cfg, settings, spec, seed, spec_file, out, progress, position = args
-    return run_test(cfg, settings, spec, seed, spec_file, out, progress=progress, position=position)
+    cfg, settings, spec, seed, spec_file, out, progress, position, interrupt = args
+    return run_test(cfg, settings, spec, seed, spec_file, out, progress=progress, position=position,
+                    _interrupt_at_step=interrupt)
 
 
 def calibrate(
@@ -965,6 +966,7 @@ def calibrate(
     settings: CalibrationSettings | None = None,
     progress: bool = True,
     jobs: int = 1,
+    _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Run the calibration suite and write ``DIR/calibration.json``, ``.md``, ``.parquet``
     and the figures (see the module docstring).
@@ -1009,7 +1011,7 @@ def calibrate(
     t0 = time.perf_counter()
     spec_files = {seed: _specimen_path(out, cfg, seed) for seed in seeds}
     jobs_list = [(dict(cfg), settings, spec, seed, str(spec_files[seed]), str(out / f"{spec.name}-seed{seed}"), progress,
-                  k % max(int(jobs), 1)) for k, (seed, spec) in enumerate((s, t) for s in seeds for t in specs)]
+                  k % max(int(jobs), 1), _interrupt_at_step) for k, (seed, spec) in enumerate((s, t) for s in seeds for t in specs)]
     if int(jobs) > 1 and len(jobs_list) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
