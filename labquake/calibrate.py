@@ -15,13 +15,17 @@ Tests
 -----
 ``ucs``
     No confinement: the lateral boundary is the engine's membrane boundary at zero
-    pressure (so it applies no force at all). The top platen is driven at the constant
+    pressure (so it applies no force at all). The specimen first settles under the
+    seating stress ``seating_stress_mpa`` on the platens (the experiment's consolidation
+    stage and criteria, with its damping): the packing's locked-in contact forces would
+    otherwise ring through the first part of the test. Then the top platen is driven at the constant
     strain rate ``strain_rate`` (ramped up from zero over ``ramp_steps`` so that no
     stress wave is launched); the bottom platen is fixed. No loading-frame spring (a
     stiff machine).
 ``tension``
     Direct tension: the particles whose centres lie within ``grip_depth`` maximum
-    diameters of either end are grips (driven particles, :meth:`Engine.set_fixed`); the
+    diameters of either end become grips after the same seating stage (driven particles,
+    :meth:`Engine.set_fixed`); the
     top grip moves up at ``tension_strain_rate`` x length, the bottom grip is held. The
     load is the force the specimen exerts on the grips (the grips' total force minus the
     platen force on them), the mean of both ends.
@@ -96,7 +100,11 @@ __all__ = [
     "tangent_poisson",
     "mohr_coulomb",
     "GaugeFit",
+    "run_config_for",
+    "unfaulted",
+    "summarize_test",
     "run_test",
+    "write_report",
     "calibrate",
 ]
 
@@ -158,6 +166,8 @@ class CalibrationSettings:
     local_damping
         Local damping while loading (None: the config's ``engine.local_damping``, the
         experiment's axial-loading value).
+    seating_stress_mpa
+        UCS and tension: axial stress (MPa) under which the specimen settles before loading.
     """
 
     strain_rate: float = 1.0
@@ -174,13 +184,15 @@ class CalibrationSettings:
     fit_level: float = 0.5
     fit_window: float = 0.1
     local_damping: float | None = None
+    seating_stress_mpa: float = 1.0
 
     def __post_init__(self) -> None:
         def req(cond: bool, msg: str) -> None:
             if not cond:
                 raise ConfigError(f"calibration.{msg}")
 
-        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "grip_depth"):
+        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "grip_depth",
+                    "seating_stress_mpa"):
             v = getattr(self, key)
             req(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
                 f"{key} must be a number > 0, got {v!r}")
@@ -468,7 +480,7 @@ class _TestState:
 
     def __init__(self, spec: CalibrationTest) -> None:
         self.spec = spec
-        self.stage = "consolidation" if spec.kind == "triaxial" else "loading"
+        self.stage = "consolidation"
         self.stage_start = 0
         self.rows: list[tuple] = []
         self.peak = -math.inf
@@ -544,8 +556,6 @@ def _prepare(cfg: dict[str, Any], specimen: Any, spec: CalibrationTest, settings
     st = _TestState(spec)
     st.cracks = CrackLog()
     st.bonds = install_specimen_bonds(eng, cfg)
-    if spec.kind != "triaxial":
-        _start_loading(cfg, settings, eng, st)
     return eng, st
 
 
@@ -638,8 +648,7 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
     drop = settings.tension_drop_fraction if kind == "tension" else settings.drop_fraction
     rate = settings.tension_strain_rate if kind == "tension" else settings.strain_rate
     est = int(math.ceil(max_strain / rate / eng.dt)) + settings.ramp_steps
-    if kind == "triaxial":
-        est += ld["consolidation_max_steps"] if st.stage == "consolidation" else 0
+    est += ld["consolidation_max_steps"] if st.stage == "consolidation" else 0
     bar = tqdm(total=est, initial=min(int(eng.step_count), est), unit="step", disable=not progress, desc=run.name,
                dynamic_ncols=True, mininterval=0.5, position=position, leave=position == 0)
     t_chunk = time.perf_counter()
@@ -655,7 +664,7 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
                 _set_speed(eng, st, 1.0)
             eng.run(n)
             step = int(eng.step_count)
-            bar.update(n) if bar.n + n <= bar.total else bar.update(max(0, bar.total - bar.n))
+            bar.update(min(n, max(0, bar.total - bar.n)))
             cr = eng.pop_cracks()
             if st.stage == "consolidation":
                 st.prep_cracks += len(cr["step"])
@@ -693,17 +702,25 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
 
 
 def _consolidate(cfg: Mapping[str, Any], settings: CalibrationSettings, eng: Any, st: _TestState) -> None:
-    """The experiment's consolidation criterion (``[loading]``), at the test's confinement."""
+    """The experiment's consolidation (``[loading]`` ramp, tolerance, kinetic-energy ratio
+    and step limits): triaxial tests to their confinement on all sides; UCS and tension
+    to the seating stress on the platens with no lateral stress, which lets the packing's
+    locked-in contact forces settle before loading. Errors are relative to the larger target."""
     ld = cfg["loading"]
-    sig3 = float(st.spec.confinement)
+    if st.spec.kind == "triaxial":
+        sig_a = sig_c = float(st.spec.confinement)
+    else:
+        sig_a, sig_c = settings.seating_stress_mpa * 1e6, 0.0
+    scale = max(sig_a, sig_c)
     step = int(eng.step_count)
     in_stage = step - st.stage_start
     ramp = min(1.0, in_stage / max(ld["consolidation_ramp_steps"], 1))
-    eng.set_cylinder(target_stress=ramp * sig3)
-    eng.set_platens(target_stress=ramp * sig3)
+    if sig_c > 0.0:
+        eng.set_cylinder(target_stress=ramp * sig_c)
+    eng.set_platens(target_stress=ramp * sig_a)
     b = eng.boundary_state()
-    err_a = abs(b["axial_stress"] - sig3) / sig3
-    err_c = abs(b["confining_stress"] - sig3) / sig3
+    err_a = abs(b["axial_stress"] - sig_a) / scale
+    err_c = abs(b["confining_stress"] - sig_c) / scale
     ke = float(eng.kinetic_energy() / max(eng.elastic_energy(), 1e-300))
     done = (in_stage >= max(ld["consolidation_min_steps"], ld["consolidation_ramp_steps"])
             and max(err_a, err_c) < ld["consolidation_tolerance"] and ke < ld["consolidation_ke_ratio"])
@@ -1160,6 +1177,13 @@ def _markdown(doc: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['test']} | {r['seed']} | {_fmt(r['peak_mpa'])} | {_fmt(r['sigma1_mpa'])} | {_fmt(r['youngs_gpa'])} | "
                      f"{_fmt(r['youngs_gauge_gpa'])} | {_fmt(r['poisson'], 3)} | {r['cracks_tension']}/{r['cracks_shear']} | "
                      f"{_fmt(r['end_imbalance_at_peak'], 3)} | {r['stop_reason']} | {r['steps']} | {_fmt(r['wall_time_s'], 0)} |")
+    st = doc["settings"]
+    qs = [r for r in doc["per_test"].values() if r.get("platen_speed_over_p_wave_speed") is not None]
+    if qs:
+        lines += ["", f"Loading: axial strain rate {st['strain_rate']:g} /s (tension {st['tension_strain_rate']:g} /s), "
+                  f"platen speed / P-wave speed of the lattice <= {max(r['platen_speed_over_p_wave_speed'] for r in qs):.1e}, "
+                  f"local damping {qs[0].get('local_damping')}; the end imbalance is |top - bottom| / mean platen (grip) "
+                  "stress at the peak (0 = quasi-static)."]
     d = doc["definitions"]
     lines += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
     return "\n".join(lines)
