@@ -332,6 +332,17 @@ def test_cli_rerun_skips_and_resume_continues(tiny_cal, tmp_path, capsys):
     pd.testing.assert_frame_equal(run.read_table("cracks"), RunDirectory(out / "triaxial30-seed3").read_table("cracks"))
 
 
+@pytest.mark.slow
+def test_cli_parallel_jobs_give_the_serial_results(tiny_cal, tmp_path):
+    rc, cfg, out = tiny_cal
+    out2 = tmp_path / "jobs"
+    assert main(["calibrate", str(cfg), "--out", str(out2), "--tests", "ucs,tension", "--jobs", "2", "--quiet"]) == 0
+    a = json.loads((out / "calibration.json").read_text())["properties"]
+    b = json.loads((out2 / "calibration.json").read_text())["properties"]
+    for p in ("ucs_mpa", "tension_mpa", "youngs_gpa", "poisson"):
+        assert b[p]["per_seed"] == a[p]["per_seed"], p
+
+
 def _one_line_error(capsys, argv, *needles):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
