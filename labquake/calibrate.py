@@ -37,6 +37,18 @@ Tests
 Every test stops once its load has fallen ``drop_fraction`` (``tension_drop_fraction``)
 below its running peak, or at ``max_strain`` (``tension_max_strain``).
 
+Quasi-static loading
+--------------------
+The default strain rate is 1 /s (the saw-cut experiment drives its frame at 0.2 m/s,
+1.9 /s). On the paper preset (seed 1, parallel-bond rock) the platen speed is 9e-6 of
+the lattice's P-wave speed, the inertial number at the UCS peak 2e-5, and the two
+platens carry the same load within 1.5 % at every compression peak (``end_imbalance_at_peak``).
+Halving the rate to 0.5 /s changed the UCS by +3.5 %, the tensile strength by +2 %, E by
+0.0 % and nu by +0.002; doubling it to 2 /s changed the UCS by +7 % and E by -0.4 %. The
+strengths scatter without a trend (the failure path differs), while E does not move.
+At 0.25 /s E came out 6 % lower, before any bond broke: not an inertial effect (that would
+be monotonic in the rate); this is left as an open question about the engine.
+
 Measurements
 ------------
 * Stresses are engineering stresses: platen (or grip) force over the nominal section
