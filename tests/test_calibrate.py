@@ -212,8 +212,8 @@ def _static_states(cfg, specimen, stresses):
 def test_elastic_cylinder_matches_a_static_estimate(tmp_path):
     """The harness's tangent E and nu (constant-rate loading, time series, local fit)
     equal those of the same cylinder at static equilibrium at 40 % and 60 % of the
-    peak (servo platens, own displacement fit). The bonded packing stiffens as contacts
-    close, so the tangent at 50 % exceeds the secant: both are checked."""
+    peak (servo platens, own displacement fit). A tangent, not a secant: a bonded packing
+    is not linear (it stiffens as gaps close, or softens as locked-in contacts slip)."""
     from labquake.specimen import build_specimen, load_specimen, save_specimen
 
     base = resolve_config(ELASTIC)
@@ -231,9 +231,6 @@ def test_elastic_cylinder_matches_a_static_estimate(tmp_path):
     assert res["youngs_gpa"] * 1e9 == pytest.approx(ds / (hi["eps_platen"] - lo["eps_platen"]), rel=0.03)
     nu_static = -(hi["eps_radial"] - lo["eps_radial"]) / (hi["eps_gauge"] - lo["eps_gauge"])
     assert res["poisson"] == pytest.approx(nu_static, abs=0.01)
-    # the secant at 50 % (static, interpolated) is lower than the tangent: stiffening
-    secant = 0.5 * (lo["stress"] / lo["eps_gauge"] + hi["stress"] / hi["eps_gauge"])
-    assert secant < res["youngs_gauge_gpa"] * 1e9
     # the platen strain includes the platen contacts' compliance: a lower modulus
     assert res["youngs_gpa"] < res["youngs_gauge_gpa"]
     assert 0.0 < res["poisson"] < 0.5
