@@ -533,17 +533,25 @@ def _has_checkpoint(run: Any) -> bool:
     return run.checkpoint_dir.is_dir() and any(run.checkpoint_dir.iterdir())
 
 
-def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int) -> dict[str, Any]:
-    """The run config of one test: the base config with the seed, the test's confinement
-    (``ucs``/``tension``: membrane boundary at zero pressure) and no snapshots."""
+def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
+                   specimen_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The run config of one test: the base config with the seed, the specimen file and,
+    for ``ucs``/``tension``, the membrane boundary (at zero pressure: no lateral boundary).
+
+    The ``[loading]`` table otherwise keeps the base config's values: the tests use its
+    consolidation criteria, while a triaxial test's confining stress is the test's own
+    (``test.confinement`` in meta.json, the measured ``confining_stress`` column). So the
+    config stays valid whatever the experiment requires of its confining stress (e.g. a
+    packing stress below it).
+    """
     from labquake.config import resolve_config
 
     c = copy.deepcopy(dict(cfg))
     c["seed"] = int(seed)
     c["name"] = f"{spec.name}-seed{seed}"
-    if spec.kind == "triaxial":
-        c["loading"]["confining_stress"] = float(spec.confinement)
-    else:
+    if specimen_file is not None:
+        c["specimen"]["file"] = str(specimen_file)
+    if spec.kind != "triaxial":
         c["loading"]["confinement"] = "pressure"  # zero membrane pressure: no lateral boundary
     return resolve_config(c)
 
@@ -824,7 +832,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
     from labquake.io.rundir import RunDirectory
     from labquake.specimen import load_specimen
 
-    tcfg = run_config_for(cfg, spec, seed)
+    tcfg = run_config_for(cfg, spec, seed, specimen_file)
     run = RunDirectory(out)
     if run.is_complete():
         return run.read_meta()["calibration"]
@@ -839,6 +847,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         if restored is None:
             specimen = unfaulted(load_specimen(specimen_file))
             run.start(tcfg, meta={"name": tcfg["name"], "seed": int(seed), "test": dataclasses.asdict(spec),
+                                  "confining_stress_mpa": spec.confinement / 1e6,
                                   "calibration_settings": settings.to_table(), "specimen_file": str(specimen_file)})
             eng, st = _prepare(tcfg, specimen, spec, settings)
             st.wall_time += time.perf_counter() - t0

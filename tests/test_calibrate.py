@@ -160,6 +160,16 @@ def test_settings_are_validated():
     assert names == ["triaxial2p5", "triaxial50"]
 
 
+def test_run_config_of_a_test():
+    base = resolve_config(TINY)
+    tri = run_config_for(base, CalibrationTest("triaxial5", "triaxial", 5e6), 7, "/x/seed7.npz")
+    # the test's confinement is its own; [loading] stays the experiment's (and valid)
+    assert tri["seed"] == 7 and tri["specimen"]["file"] == "/x/seed7.npz" and tri["loading"] == base["loading"]
+    ucs = run_config_for(base, CalibrationTest("ucs", "ucs"), 7)
+    assert ucs["loading"]["confinement"] == "pressure" and ucs["specimen"]["file"] == ""
+    assert base["loading"]["confinement"] == "wall"  # the input is not modified
+
+
 # --------------------------------------------------------------------------------------
 # A tiny elastic DEM cylinder
 # --------------------------------------------------------------------------------------
