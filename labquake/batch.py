@@ -74,7 +74,7 @@ from labquake.io.rundir import (
 )
 
 #: the keys a ``[campaign]`` table may hold
-CAMPAIGN_KEYS = ("name", "description", "base", "seeds", "sweep", "runs", "retries", "analysis", "grains")
+CAMPAIGN_KEYS = ("name", "description", "base", "seeds", "sweep", "runs", "retries", "analysis", "grains", "report")
 #: where the seed lives in a run config
 SEED_KEY = "seed"
 #: the function a task calls, as "module:attribute"
@@ -120,6 +120,7 @@ class CampaignSpec:
     retries: int = DEFAULT_RETRIES
     analysis_options: dict[str, Any] = field(default_factory=dict)
     grains_options: dict[str, Any] = field(default_factory=dict)
+    report_options: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> str:
         """The spec as a self-contained TOML file (the base config merged in)."""
@@ -199,11 +200,11 @@ def expand_campaign(raw: Mapping[str, Any], source: str | os.PathLike | None = N
         raise bad("[campaign] retries must be an integer from 0 to 20")
 
     options: dict[str, dict[str, Any]] = {}
-    for key in ("analysis", "grains"):
+    for key in OPTION_TABLES:
         opt = camp.get(key, {})
         if not isinstance(opt, Mapping):
             raise bad(f"[campaign.{key}] must be a table of keyword arguments")
-        options[key] = dict(opt)
+        options[key] = check_campaign_options(key, opt, bad)
 
     # -- parameter sets --------------------------------------------------------------
     if "sweep" in camp and "runs" in camp:
@@ -270,7 +271,166 @@ def expand_campaign(raw: Mapping[str, Any], source: str | os.PathLike | None = N
         retries=retries,
         analysis_options=options["analysis"],
         grains_options=options["grains"],
+        report_options=options["report"],
     )
+
+
+# --------------------------------------------------------------------------------------
+# Typed [campaign.*] options, checked when the spec is loaded
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """The type and range of one ``[campaign.<table>]`` option.
+
+    ``kind``: ``"int"``, ``"number"``, ``"bool"``, ``"choice"`` (one string of
+    ``choices``), ``"choices"`` (a non-empty list of distinct strings of ``choices``) or
+    ``"number_or_choice"`` (a number in range, or one string of ``choices``).
+    ``choices`` may be a callable returning them (imported lazily).
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+
+    def _choices(self) -> tuple[str, ...]:
+        return tuple(self.choices()) if callable(self.choices) else tuple(self.choices)
+
+    def _range(self) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+        return " and ".join(parts)
+
+    def _in_range(self, v: float) -> bool:
+        if not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+    def describe(self) -> str:
+        """What the option takes, for error messages."""
+        rng = self._range()
+        if self.kind == "int":
+            return "an integer" + (f" {rng}" if rng else "")
+        if self.kind == "number":
+            return "a number" + (f" {rng}" if rng else "")
+        if self.kind == "bool":
+            return "true or false"
+        ch = ", ".join(repr(c) for c in self._choices())
+        if self.kind == "choice":
+            return f"one of {ch}"
+        if self.kind == "choices":
+            return f"a non-empty list of distinct values from {ch}"
+        return f"a number{f' {rng}' if rng else ''} or one of {ch}"
+
+    def ok(self, v: Any) -> bool:
+        """True if ``v`` (as TOML gives it) is valid."""
+        is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if self.kind == "int":
+            return isinstance(v, int) and not isinstance(v, bool) and self._in_range(float(v))
+        if self.kind == "number":
+            return is_num and self._in_range(float(v))
+        if self.kind == "bool":
+            return isinstance(v, bool)
+        if self.kind == "choice":
+            return isinstance(v, str) and v in self._choices()
+        if self.kind == "choices":
+            return (isinstance(v, list) and bool(v) and all(isinstance(x, str) and x in self._choices() for x in v)
+                    and len(set(v)) == len(v))
+        if self.kind == "number_or_choice":
+            return (is_num and self._in_range(float(v))) or (isinstance(v, str) and v in self._choices())
+        raise ValueError(f"unknown option kind {self.kind!r}")  # pragma: no cover - a programming error
+
+
+def _metrics() -> tuple[str, ...]:
+    from labquake.distances import METRICS
+
+    return tuple(METRICS)
+
+
+def _linkages() -> tuple[str, ...]:
+    from labquake.trees import LINKAGES
+
+    return tuple(LINKAGES)
+
+
+def _nulls() -> tuple[str, ...]:
+    from labquake.trees import NULLS
+
+    return tuple(NULLS)
+
+
+#: every option of ``[campaign.analysis]`` (:func:`labquake.pipeline.analyze_campaign`),
+#: ``[campaign.grains]`` (:func:`labquake.grains.analyze_campaign_grains`) and
+#: ``[campaign.report]`` (:func:`labquake.report.write_report`), with its type and range
+CAMPAIGN_OPTIONS: dict[str, dict[str, Option]] = {
+    "analysis": {
+        "metrics": Option("choices", choices=_metrics),
+        "n_perm": Option("int", lo=1),
+        "seed": Option("int", lo=0),
+        "method": Option("choice", choices=_linkages),
+        "null": Option("choice", choices=_nulls),
+        "bandwidth": Option("number_or_choice", lo=0, lo_open=True, choices=("isj", "silverman", "scott")),
+        "grid": Option("number", lo=0, lo_open=True),
+        "prominence": Option("number", lo=0),
+        "paper_quirks": Option("bool"),
+        "square_quirk": Option("bool"),
+        "max_fault_distance": Option("number", lo=0, lo_open=True),
+        "min_events": Option("int", lo=1),
+        "n_boot": Option("int", lo=0),
+        "n_jobs": Option("int", lo=1),
+        "figures": Option("bool"),
+        "progress": Option("bool"),
+    },
+    "grains": {
+        "window": Option("int", lo=1),
+        "span": Option("int", lo=1),
+        "area": Option("number", lo=0, lo_open=True),
+        "cohesion": Option("number", lo=0),
+        "friction_angle_deg": Option("number", lo=0, hi=90, hi_open=True),
+        "components": Option("choices", choices=("fn", "fs")),
+        "figures": Option("bool"),
+        "rtol": Option("number", lo=0),
+        "initially_broken": Option("bool"),
+    },
+    "report": {
+        "family": Option("choice", choices=("metric", "all")),
+        "alpha": Option("number", lo=0, hi=1, lo_open=True, hi_open=True),
+    },
+}
+#: the option tables of ``[campaign]``
+OPTION_TABLES = tuple(CAMPAIGN_OPTIONS)
+
+
+def check_campaign_options(table: str, options: Mapping[str, Any],
+                           bad: Callable[[str], ConfigError] = ConfigError) -> dict[str, Any]:
+    """Check ``[campaign.<table>]`` against :data:`CAMPAIGN_OPTIONS`; return a copy.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the table, the option, what it takes and what it got.
+    """
+    schema = CAMPAIGN_OPTIONS[table]
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        opt = schema.get(key)
+        if opt is None:
+            raise bad(f"[campaign.{table}] has unknown option {key!r}; allowed: {', '.join(schema)}")
+        if not opt.ok(value):
+            got = repr(value)
+            got = got if len(got) <= 60 else got[:57] + "..."
+            raise bad(f"[campaign.{table}] {key} must be {opt.describe()}, got {got}")
+        out[key] = copy.deepcopy(value)
+    return out
 
 
 def _resolve(cfg: dict[str, Any], where: str) -> dict[str, Any]:
@@ -870,7 +1030,10 @@ def run_campaign(
         atomic_write_text(spec_path, spec_text)
     stages: dict[str, float] = {"prepare": time.perf_counter() - t_start}
     stage_errors: dict[str, str] = {}
-    extra: dict[str, Any] = {"scheduler": scheduler or "LocalCluster (127.0.0.1)"}
+    # outputs that a failed stage left from an earlier attempt (kept until the stage succeeds)
+    previous = read_state(out).get("stale")
+    stale: dict[str, list[str]] = {k: list(v) for k, v in previous.items() if isinstance(v, list)} if isinstance(previous, dict) else {}
+    extra: dict[str, Any] = {"scheduler": scheduler or "LocalCluster (127.0.0.1)", "stale": stale}
     status = {r.name: _run_status(RunDirectory(out / r.name)) for r in spec.runs}
     errors: dict[str, str] = {}
     _write_state(out, spec, status, errors, stages, extra)
@@ -907,12 +1070,15 @@ def run_campaign(
             if label == "grains" and "episodes" not in kwargs and "analysis" not in stage_errors:
                 # cut the contact forces at the episodes the campaign analysis found
                 kwargs["episodes"] = _pipeline_episodes(out)
+            t_wall = time.time()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
                     fn(out, **kwargs)
+                    stale.pop(label, None)
                 except Exception as exc:  # noqa: BLE001 - reported, and the next stage runs
                     stage_errors[label] = _stage_failure(out, label, exc)
+                    stale[label] = _stale_outputs(out, label, t_wall)
             for w in caught:
                 if issubclass(w.category, UserWarning):
                     log(f"{label}: warning: {' '.join(str(w.message).split())}")
@@ -929,7 +1095,7 @@ def run_campaign(
         stages["report"] = 0.0
         _write_state(out, spec, status, errors, stages, {**extra, "stage_errors": stage_errors})
         try:
-            report_path = write_report(out)
+            report_path = write_report(out, **spec.report_options)
         except Exception as exc:  # noqa: BLE001
             stage_errors["report"] = _stage_failure(out, "report", exc)
             log(f"report: failed: {stage_errors['report']}")
@@ -940,6 +1106,22 @@ def run_campaign(
         out=out, spec=spec, status=status, errors=errors, computed=computed, skipped=skipped,
         stages=stages, stage_errors=stage_errors, report=report_path, dashboard=dashboard,
     )
+
+
+def _stale_outputs(out: Path, label: str, since: float) -> list[str]:
+    """Outputs of ``label`` not rewritten since ``since`` (a failed stage left them behind).
+
+    They are kept (nothing already written is destroyed) and listed in ``campaign.json``
+    under ``stale``; the report labels them stale.
+    """
+    from labquake.report import stage_outputs
+
+    old = []
+    for rel in stage_outputs(out, label):
+        with contextlib.suppress(OSError):
+            if (out / rel).stat().st_mtime < since:
+                old.append(rel)
+    return old
 
 
 def _stage_failure(out: Path, label: str, exc: BaseException) -> str:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "export-pfc": "export_pfc",
     "campaign": "campaign",
     "calibrate": "calibrate",
+    "forecast": "forecast",
 }
 
 

@@ -40,9 +40,20 @@ DEFAULTS: dict[str, Any] = {
         "d_min": 0.004,  # m, particle diameters uniform in [d_min, d_max]
         "d_max": 0.006,
         "density": 2650.0,  # kg/m3, grain density
+        # "expansion": PFC radius expansion to the reference's ball counts (labquake.specimen.packing);
+        # "geometric": the no-overlap packer (jams at a solid fraction of ~0.59, ~1150 balls)
+        "packing": "expansion",
+        "porosity": 0.331,  # expansion: nominal porosity at the drawn sizes -> ball count (reference 0.331)
+        "n_particles": 0,  # expansion: exact ball count instead (0 = from the porosity)
+        "packing_stress": 5e6,  # Pa, expansion: locked-in isotropic stress before bonding
         "solid_fraction": 0.58,  # geometric packing target (jams at ~0.59 in an 8-grain-wide cylinder)
         "coordination": 5.2,  # target mean bonds per particle
         "max_bond_gap": 0.05,  # largest surface gap bonded, as a fraction of the mean diameter
+        # > 0: bond every pair whose surface gap is at most this fraction of the mean
+        # diameter, as PFC's installation gap (fjm_igap; the reference: 1.64 mm for 4-6 mm
+        # grains, 0.328 d); coordination is then not used, and pairs across the fault are
+        # bonded (smooth joints) within max_bond_gap
+        "installation_gap": 0.0,
         "file": "",  # saved specimen (.npz) to reuse; "" builds one from the seed
     },
     "rock": {
@@ -51,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
         "friction": 0.5,  # particle friction of unbonded contacts
         "rolling_friction": 0.0,
         "radius_multiplier": 1.0,  # bond radius = multiplier * min(r_i, r_j)
+        "bond_model": "parallel",  # "parallel" (parallel bond + linear contact) or "flat_joint" (Potyondy 2012)
+        "moment_factor": 1.0,  # parallel bond: moment contribution factor beta in the bond stresses
+        "radial_elements": 1,  # flat joint: elements across the radius (reference 1) ...
+        "circumferential_elements": 3,  # ... and around the disc (reference 3)
         "tensile_strength": 300e6,  # Pa, mean (reference 50 +- 9 MPa; calibrated, see paper.toml)
         "tensile_strength_std": 54e6,
         "cohesion": 180e6,  # Pa, mean
@@ -125,6 +140,9 @@ DEFAULTS: dict[str, Any] = {
 
 _INT_KEYS = {
     ("seed",),
+    ("rock", "radial_elements"),
+    ("rock", "circumferential_elements"),
+    ("specimen", "n_particles"),
     ("loading", "consolidation_max_steps"),
     ("loading", "consolidation_min_steps"),
     ("loading", "consolidation_ramp_steps"),
@@ -138,7 +156,7 @@ _INT_KEYS = {
     ("recording", "mt_interval"),
     ("ae", "time_window_steps"),
 }
-_STR_KEYS = {("name",), ("specimen", "file"), ("loading", "confinement")}
+_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("rock", "bond_model")}
 _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
@@ -221,9 +239,24 @@ def _validate(cfg: dict[str, Any]) -> None:
         f"particles too large for the sample: specimen.d_max={s['d_max']} m must be at most one third of "
         f"the sample width ({s['diameter']} m) and length ({s['length']} m)",
     )
+    _require(s["packing"] in ("expansion", "geometric"),
+             f"specimen.packing must be 'expansion' (PFC radius expansion) or 'geometric' (no-overlap packer), got {s['packing']!r}")
+    _require(0.25 <= s["porosity"] <= 0.5, f"specimen.porosity must lie in [0.25, 0.5] (the reference's is 0.331), got {s['porosity']}")
+    _require(s["n_particles"] >= 0, f"specimen.n_particles must be >= 0 (0 = from specimen.porosity), got {s['n_particles']}")
+    _require(0.0 < s["packing_stress"] < ld["confining_stress"],
+             f"specimen.packing_stress must lie between 0 and loading.confining_stress ({ld['confining_stress']} Pa), got {s['packing_stress']}")
     _require(0.3 <= s["solid_fraction"] <= 0.62, f"specimen.solid_fraction must lie in [0.3, 0.62] (dense random packing in a cylinder), got {s['solid_fraction']}")
     _require(0.0 < s["coordination"] <= 12.0, f"specimen.coordination must lie in (0, 12], got {s['coordination']}")
     _require(0.0 <= s["max_bond_gap"] <= 0.5, f"specimen.max_bond_gap must lie in [0, 0.5] mean diameters, got {s['max_bond_gap']}")
+    _require(0.0 <= s["installation_gap"] <= 1.0,
+             f"specimen.installation_gap must lie in [0, 1] mean diameters (0 = bond by coordination), got {s['installation_gap']}")
+    _require(r["bond_model"] in ("parallel", "flat_joint"),
+             f"rock.bond_model must be 'parallel' or 'flat_joint', got {r['bond_model']!r}")
+    _require(0.0 <= r["moment_factor"] <= 1.0, f"rock.moment_factor must lie in [0, 1], got {r['moment_factor']}")
+    _require(r["radial_elements"] >= 1 and r["circumferential_elements"] >= 1
+             and r["radial_elements"] * r["circumferential_elements"] <= 15,
+             "rock.radial_elements and rock.circumferential_elements must be >= 1 with at most 15 elements in all, "
+             f"got {r['radial_elements']} x {r['circumferential_elements']}")
     if s["file"]:
         _require(s["file"].endswith(".npz"), f"specimen.file must be a .npz specimen file, got {s['file']!r}")
     for key in ("modulus", "stiffness_ratio", "radius_multiplier", "tensile_strength", "cohesion"):

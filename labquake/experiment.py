@@ -17,27 +17,29 @@ Protocol (Ye, Lui & Young 2024 §2, see ``simulations/paper.toml`` for the value
 
 Recorders: :mod:`labquake.recorders` (loading curve, cracks, monitored fault contacts),
 :mod:`labquake.ae` (AE events), :func:`labquake.io.vtk.write_snapshot` (snapshots).
-A checkpoint (engine ``state_dict`` plus all recorder state, one pickle written
-atomically) is kept in ``checkpoint/`` every ``checkpoint_interval`` steps;
+A checkpoint (engine ``state_dict`` plus all recorder state, as numpy arrays in an
+``.npz`` and everything else in JSON, see :mod:`labquake.io.checkpoint`; never a pickle)
+is kept in ``checkpoint/`` every ``checkpoint_interval`` steps;
 ``simulate(..., resume=True)`` continues from it and produces the same tables as an
-uninterrupted run.
+uninterrupted run. A checkpoint that cannot be read, or an old pickle checkpoint
+(``state.pkl``, refused unread), is a one-line :class:`labquake.errors.RunStateError`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 from typing import Any
 
 import numpy as np
 
-from labquake.ae.events import AERecorder
+from labquake.ae.events import AERecorder, ContactState
 from labquake.config import resolve_config
 from labquake.errors import OutputError, RunStateError
 from labquake.geometry import FaultPlane
-from labquake.io.rundir import RunDirectory, atomic_write_bytes, dumps_toml
+from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from labquake.io.rundir import RunDirectory, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
 from labquake.specimen import (
     Specimen,
@@ -48,11 +50,11 @@ from labquake.specimen import (
     load_specimen,
     save_specimen,
     select_bonds,
+    select_by_installation_gap,
 )
+from labquake.specimen.packing import pair_gaps
 
-__all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities"]
-
-_CHECKPOINT = "state.pkl"
+__all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities", "parallel_min_pairs"]
 
 
 # --------------------------------------------------------------------------------------
@@ -66,7 +68,8 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     * contact normal stiffness ``kn = E* pi r^2 / (2 r)`` (PFC's ``emod`` deformability with
       the mean radius r), bond normal stiffness per area ``E* / (2 r)``;
     * P-wave speed of the bonded lattice ``v_p = d sqrt(k_total / m)`` (mean diameter d,
-      mean mass m with density scaling, k_total = contact + bond normal stiffness);
+      mean mass m with density scaling, k_total = bond normal stiffness, plus the contact's
+      for parallel bonds);
       shear-wave speed ``v_s = v_p / sqrt(kn/ks)``;
     * inertial number ``I = eps_dot d sqrt(rho / sigma_3)`` with ``eps_dot = v / L``.
     """
@@ -76,7 +79,8 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     kn = r["modulus"] * math.pi * rm * rm / (2.0 * rm)
     kn_pa = r["modulus"] / (2.0 * rm)
     bond_area = math.pi * (r["radius_multiplier"] * rm) ** 2
-    k_total = kn + kn_pa * bond_area
+    # a flat joint replaces the contact; a parallel bond acts beside it
+    k_total = kn_pa * bond_area + (0.0 if r["bond_model"] == "flat_joint" else kn)
     # mean particle mass: E[d^3] for d uniform in [d_min, d_max]
     if s["d_max"] > s["d_min"]:
         ed3 = (s["d_max"] ** 4 - s["d_min"] ** 4) / (4.0 * (s["d_max"] - s["d_min"]))
@@ -96,8 +100,26 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def parallel_min_pairs(n_threads: int) -> int:
+    """The engine's ``parallel_min_pairs`` for ``n_threads`` engine threads.
+
+    Always 0: ``--threads N`` with N > 1 *forces* the threaded pair-force path whatever the
+    number of pairs, and with one thread the engine runs its serial kernel whatever this
+    value (the choice is made by the thread count alone). The engine's own default (20 000 pairs) is
+    above the pair count of every shipped preset (the paper specimen has a few thousand),
+    so without this ``--threads`` changed nothing. The tables do not depend on the choice:
+    forces are computed per pair in parallel and reduced per particle in a fixed order
+    (``tests/test_threads.py`` checks 1 against 2 threads on the paper specimen).
+    """
+    del n_threads  # the thread count alone decides; kept for a future measured threshold
+    return 0
+
+
 def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1):
-    """Construct the engine for a specimen, unbonded, with the consolidation settings."""
+    """Construct the engine for a specimen, unbonded, with the consolidation settings.
+
+    ``n_threads > 1`` forces the threaded force path (see :func:`parallel_min_pairs`).
+    """
     from labquake import dem
 
     s, r, f, ld, e = (config[k] for k in ("specimen", "rock", "fault", "loading", "engine"))
@@ -105,8 +127,14 @@ def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1)
     fault = FaultPlane(angle_deg=f["angle_deg"])
     contact = dem.LinearContact(kn=dq["kn"], ks=dq["ks"], mu=r["friction"], damping_ratio=e["damping_ratio"],
                                 rolling_mu=r["rolling_friction"])
-    bond = dem.RockBond(kn_per_area=dq["bond_kn_per_area"], ks_per_area=dq["bond_ks_per_area"],
-                        radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"])
+    if r["bond_model"] == "flat_joint":
+        bond = dem.FlatJoint(modulus=r["modulus"], stiffness_ratio=r["stiffness_ratio"],
+                             radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"],
+                             n_radial=r["radial_elements"], n_circumferential=r["circumferential_elements"])
+    else:
+        bond = dem.RockBond(kn_per_area=dq["bond_kn_per_area"], ks_per_area=dq["bond_ks_per_area"],
+                            radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"],
+                            moment_factor=r["moment_factor"])
     joint = dem.SmoothJoint(normal=tuple(fault.normal), kn_per_area=f["kn_per_area"], ks_per_area=f["ks_per_area"],
                             residual_mu=f["residual_friction"], area=f["contact_area"])
     kw = ld["wall_stiffness_factor"] * dq["kn"]
@@ -117,26 +145,33 @@ def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1)
                                 servo_gain=ld["servo_gain"], mode=ld["confinement"])
     eng = dem.Engine(specimen.positions, specimen.radii, s["density"], contact, bond=bond, joint=joint,
                      side=specimen.side, platens=platens, cylinder=cyl, dt=(e["dt"] or None), dt_safety=e["dt_safety"],
-                     local_damping=e["consolidation_local_damping"], density_scale=e["density_scale"], n_threads=n_threads)
+                     local_damping=e["consolidation_local_damping"], density_scale=e["density_scale"], n_threads=n_threads,
+                     parallel_min_pairs=parallel_min_pairs(n_threads))
     return eng
 
 
 def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """Bond the packing: closest pairs up to the target coordination number.
+    """Bond the packing: every pair within the installation gap (``specimen.installation_gap``
+    > 0, PFC's way), or the closest pairs up to the target coordination number.
 
     The experiment bonds the stress-free packing and then consolidates it (as PFC
     bonded-particle models are prepared), so that the bonds carry their share of the
     confining load: bonds installed at 150 MPa with zero force break in tension as soon
     as the sample dilates laterally under axial load, although their contacts stay in
     compression (a flat joint would carry that compression itself). Strengths are drawn
-    from a generator seeded with the run's seed. Returns a summary for meta.json.
+    from a generator seeded with the run's seed. Returns a summary for meta.json: the
+    reference's coordination number (contacts per ball: bonded pairs and touching pairs)
+    and bonds per ball among it.
     """
     s = config["specimen"]
     pos = np.asarray(eng.positions)
     rad = np.asarray(eng.radii)
-    d_mean = 0.5 * (s["d_min"] + s["d_max"])
-    bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
     side = np.asarray(eng.side)
+    d_mean = 0.5 * (s["d_min"] + s["d_max"])
+    if s["installation_gap"] > 0.0:
+        bi, bj, gap = select_by_installation_gap(pos, rad, side, s["installation_gap"] * d_mean, s["max_bond_gap"] * d_mean)
+    else:
+        bi, bj, gap = select_bonds(pos, rad, s["coordination"], s["max_bond_gap"] * d_mean)
     is_fault = side[bi] != side[bj]
     contact_points = pos[bi] + (pos[bj] - pos[bi]) * (rad[bi] / (rad[bi] + rad[bj]))[:, None]
     n_fault_contacts = int(np.count_nonzero(is_fault))
@@ -149,8 +184,14 @@ def install_specimen_bonds(eng: Any, config: dict[str, Any]) -> dict[str, Any]:
         bi, bj, gap, is_fault, contact_points = bi[keep], bj[keep], gap[keep], is_fault[keep], contact_points[keep]
     rng = np.random.default_rng([int(config["seed"]), 0xB0D])
     st = bond_strengths(rng, is_fault, config, contact_points)
-    n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"])
-    return {"n_bonds": int(n), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
+    n = eng.install_bonds(bi, bj, st["tensile_strength"], st["cohesion"], st["friction_angle_deg"],
+                          max_gap=max(s["installation_gap"], s["max_bond_gap"]) * d_mean * 1.000001)
+    ti, tj, _ = pair_gaps(pos, rad, 0.0)  # touching pairs
+    bonded_keys = set(zip(bi.tolist(), bj.tolist()))
+    n_contacts = int(n) + sum((int(a), int(b)) not in bonded_keys for a, b in zip(np.minimum(ti, tj), np.maximum(ti, tj)))
+    return {"n_bonds": int(n), "balls": int(len(rad)), "contacts_per_ball": n_contacts / len(rad),
+            "bonds_per_ball": int(n) / len(rad), "bond_model": config["rock"]["bond_model"],
+            "installation_gap_m": float(s["installation_gap"] * d_mean), "n_fault_bonds": int(np.count_nonzero(is_fault)), "n_rock_bonds": int(np.count_nonzero(~is_fault)),
             "n_fault_contacts_bondable": n_fault_contacts,
             "coordination": 2.0 * n / len(rad), "largest_bonded_gap_m": float(gap.max()) if len(gap) else 0.0,
             "touching_fraction": float(np.mean(gap <= 0.0)) if len(gap) else 0.0}
@@ -167,7 +208,16 @@ def _set_local_damping(eng: Any, alpha: float) -> None:
 
 
 class _Run:
-    """The mutable state of one run (everything here pickles into the checkpoint)."""
+    """The mutable state of one run (:meth:`to_state` gives all of it for the checkpoint)."""
+
+    #: plain attributes a checkpoint must hold (scalars, arrays, dicts and lists of them);
+    #: every other plain attribute is stored too, whatever it is called
+    _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "min_after_peak",
+              "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
+              "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
+    #: attributes that are objects with to_state()/from_state()
+    _OBJECTS = {"loading": LoadingRecorder, "cracks": CrackLog, "ae": AERecorder, "monitor": ContactMonitor,
+                "prev_state": ContactState}
 
     def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
         s, ae = config["specimen"], config["ae"]
@@ -203,20 +253,71 @@ class _Run:
         self.radii = specimen.radii.copy()
         self.max_mem = 0
 
+    def to_state(self) -> dict[str, Any]:
+        """Everything of the run as plain data (see :mod:`labquake.io.checkpoint`).
+
+        The recorders give their own ``to_state()``; the random generator its bit
+        generator state; every other attribute is stored as it is (a new attribute that
+        is not plain data makes the checkpoint writer raise, never a silent omission).
+        The fault plane is rebuilt from the config.
+        """
+        plain: dict[str, Any] = {}
+        objects: dict[str, Any] = {}
+        for k, v in vars(self).items():
+            if k == "fault":
+                continue
+            if k in self._OBJECTS:
+                objects[k] = None if v is None else v.to_state()
+            elif k != "rng":
+                plain[k] = v
+        return {"plain": plain, "objects": objects, "rng": self.rng.bit_generator.state}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "_Run":
+        """Rebuild the run from :meth:`to_state` (the fault plane comes from the config)."""
+        self = cls.__new__(cls)
+        self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+        plain, objects = state["plain"], state["objects"]
+        missing = [k for k in (*cls._PLAIN, *cls._OBJECTS) if k not in plain and k not in objects]
+        if missing:
+            raise KeyError(f"run state lacks {', '.join(missing)}")
+        for k, v in plain.items():
+            setattr(self, k, v)
+        self.stage = str(self.stage)
+        if self.stage not in ("consolidation", "axial"):
+            raise ValueError(f"unknown stage {self.stage!r}")
+        self.snapshots_done = [int(x) for x in self.snapshots_done]
+        self.pending_snapshots = [int(x) for x in self.pending_snapshots]
+        self.prep_cracks = [int(x) for x in self.prep_cracks]
+        for k, klass in cls._OBJECTS.items():
+            v = objects[k]
+            setattr(self, k, None if v is None else klass.from_state(v))
+        if self.prev_state is None or self.loading is None or self.cracks is None or self.ae is None:
+            raise ValueError("run state lacks a recorder")
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self.rng = rng
+        return self
+
 
 def _checkpoint(run: RunDirectory, state: _Run, eng: Any) -> None:
-    payload = {"engine": eng.state_dict(), "run": state}
-    atomic_write_bytes(run.checkpoint_dir / _CHECKPOINT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    """Write the engine state (whatever keys ``state_dict`` has) and the run state."""
+    save_checkpoint(run.checkpoint_dir, {"engine": dict(eng.state_dict()), "run": state.to_state()}, int(eng.step_count))
 
 
-def _restore(run: RunDirectory):
+def _restore(run: RunDirectory, cfg: dict[str, Any]):
+    """The engine and run state of the checkpoint; any failure is one RunStateError line."""
     from labquake.dem import Engine
 
+    tree = load_checkpoint(run.checkpoint_dir)
     try:
-        payload = pickle.loads((run.checkpoint_dir / _CHECKPOINT).read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        raise RunStateError(f"{run.checkpoint_dir}: unreadable checkpoint ({type(exc).__name__}); rerun without --resume into a new --out") from None
-    return Engine.from_state_dict(payload["engine"]), payload["run"]
+        eng = Engine.from_state_dict(tree["engine"])
+        st = _Run.from_state(cfg, tree["run"])
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a user-facing error
+        msg = " ".join(str(exc).split())[:120]
+        raise RunStateError(f"{run.checkpoint_dir}: damaged checkpoint ({type(exc).__name__}: {msg}); "
+                            "rerun without --resume into a new --out") from None
+    return eng, st
 
 
 def _snapshot(run: RunDirectory, eng: Any, st: _Run) -> None:
@@ -261,7 +362,8 @@ def simulate(
     progress
         Show a tqdm progress bar (steps/s, differential stress, cracks).
     n_threads
-        Engine threads (the catalog does not depend on it).
+        Engine threads; more than one forces the threaded force path
+        (:func:`parallel_min_pairs`). The catalog does not depend on it.
 
     Returns
     -------
@@ -279,8 +381,8 @@ def simulate(
             return run
         if run.config_path.exists() and run.read_config() != _roundtrip(cfg):
             raise RunStateError(f"{run.path} was started with a different config; resume it with its own config.toml or choose another --out")
-        if (run.checkpoint_dir / _CHECKPOINT).exists():
-            restored = _restore(run)
+        if has_checkpoint(run.checkpoint_dir):
+            restored = _restore(run, cfg)
     elif run.path.exists() and any(p for p in run.path.iterdir() if not p.name.startswith(".")):
         raise OutputError(f"{run.path} is not empty and is not a run directory; choose another --out")
 
@@ -304,6 +406,7 @@ def simulate(
         else:
             eng, st = restored
             eng.n_threads = n_threads
+            eng.parallel_min_pairs = parallel_min_pairs(n_threads)
             run.update_meta(status="running")
         _loop(cfg, run, eng, st, progress, _interrupt_at_step, t0)
         _finish(cfg, run, eng, st, t0)
@@ -527,6 +630,9 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window, "extend_window": st.ae.extend,
             "mt_interval": cfg["recording"]["mt_interval"]},
         specimen=st.specimen_summary,
+        balls=st.specimen_summary.get("balls", st.specimen_summary["n_particles"]),
+        contacts_per_ball=st.specimen_summary.get("contacts_per_ball"),
+        bonds_per_ball=st.specimen_summary.get("bonds_per_ball"),
         engine=engine_meta,
         density_scale=cfg["engine"]["density_scale"],
         local_damping={"consolidation": cfg["engine"]["consolidation_local_damping"], "axial": cfg["engine"]["local_damping"]},

@@ -1,8 +1,10 @@
 """Recorders of a triaxial run: loading curve, cracks, monitored fault contacts.
 
-Each recorder accumulates numpy rows in memory (so that its whole state pickles into a
-checkpoint) and turns them into a run-directory table at the end. They read the engine
-through the public API of :mod:`labquake.dem` only.
+Each recorder accumulates numpy rows in memory and turns them into a run-directory table
+at the end. ``to_state()`` gives its whole state as plain data (numpy arrays and JSON
+scalars, see :mod:`labquake.io.checkpoint`) and ``from_state()`` rebuilds it exactly, so a
+resumed run writes the same tables. They read the engine through the public API of
+:mod:`labquake.dem` only.
 """
 
 from __future__ import annotations
@@ -84,6 +86,32 @@ class LoadingRecorder:
         self.rows.append(row)
         return dict(zip(self.COLUMNS, row))
 
+    def to_state(self) -> dict[str, Any]:
+        """The recorder as plain data (arrays and scalars) for a checkpoint."""
+        n = len(self.rows)
+        num = np.array([r[1:10] for r in self.rows], dtype=float).reshape(n, 9)
+        return {"length0": self.length0, "radius0": self.radius0, "dip": np.asarray(self.dip, dtype=float),
+                "hw": self.hw, "fw": self.fw, "ref_hw": self.ref_hw, "ref_fw": self.ref_fw,
+                "step": np.array([r[0] for r in self.rows], dtype=np.int64), "values": num,
+                "stage": [str(r[10]) for r in self.rows]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "LoadingRecorder":
+        """Rebuild a recorder from :meth:`to_state`."""
+        self = cls.__new__(cls)
+        self.length0 = float(state["length0"])
+        self.radius0 = float(state["radius0"])
+        self.dip = np.asarray(state["dip"], dtype=float)
+        self.hw = np.asarray(state["hw"], dtype=np.int64)
+        self.fw = np.asarray(state["fw"], dtype=np.int64)
+        self.ref_hw = None if state["ref_hw"] is None else np.asarray(state["ref_hw"], dtype=float)
+        self.ref_fw = None if state["ref_fw"] is None else np.asarray(state["ref_fw"], dtype=float)
+        steps, vals, stages = state["step"], np.asarray(state["values"], dtype=float), state["stage"]
+        if not (len(steps) == len(vals) == len(stages)) or (len(vals) and vals.shape[1] != 9):
+            raise ValueError("loading recorder: rows of unequal length")
+        self.rows = [(int(st), *(float(v) for v in row), str(sg)) for st, row, sg in zip(steps, vals, stages)]
+        return self
+
     def table(self) -> pd.DataFrame:
         if not self.rows:
             df = empty_table("loading")
@@ -110,6 +138,24 @@ class CrackLog:
             return
         self.parts.append({k: np.asarray(cracks[k]).copy() for k in self._F + self._I})
         self.n += n
+
+    def to_state(self) -> dict[str, Any]:
+        """The log as plain data (one array per column) for a checkpoint."""
+        return {"n": self.n, "columns": self.arrays()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "CrackLog":
+        """Rebuild a log from :meth:`to_state`."""
+        self = cls()
+        cols = state["columns"]
+        n = int(state["n"])
+        a = {k: np.asarray(cols[k]) for k in cls._F + cls._I}
+        if any(len(v) != n for v in a.values()):
+            raise ValueError("crack log: columns of unequal length")
+        if n:
+            self.parts = [a]
+        self.n = n
+        return self
 
     def count(self, kind: int | None = None) -> int:
         if kind is None:
@@ -194,6 +240,24 @@ class ContactMonitor:
     @property
     def n(self) -> int:
         return len(self.pa)
+
+    def to_state(self) -> dict[str, Any]:
+        """The monitor as plain data for a checkpoint."""
+        samples = np.concatenate(self.parts) if self.parts else np.zeros((0, 18))
+        return {"pa": self.pa, "pb": self.pb, "points": self.points, "model": self.model,
+                "x0a": self.x0a, "x0b": self.x0b, "samples": samples}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ContactMonitor":
+        """Rebuild a monitor from :meth:`to_state`."""
+        self = cls(state["pa"], state["pb"], state["points"], str(state["model"]))
+        self.x0a = None if state["x0a"] is None else np.asarray(state["x0a"], dtype=float)
+        self.x0b = None if state["x0b"] is None else np.asarray(state["x0b"], dtype=float)
+        samples = np.asarray(state["samples"], dtype=float)
+        if samples.ndim != 2 or samples.shape[1] != 18:
+            raise ValueError("contact monitor: samples must have 18 columns")
+        self.parts = [samples] if len(samples) else []
+        return self
 
     def record(self, eng: Any) -> None:
         if self.n == 0:

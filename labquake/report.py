@@ -7,11 +7,25 @@ rebuilt at any time from results on disk: the runs, ``campaign.toml`` and
 :func:`labquake.grains.analyze_campaign_grains`). Missing pieces are stated in the report,
 never fatal: a report of a campaign whose analysis failed still shows the runs.
 
-The report holds the loading curves and fault-crack KDFs, a table of peak stress, stress
-drop, b and D2 per run against the reference ranges of Ye et al. (2024), the dendrograms
-and B_k (with p-values), the grain-scale figures (contact categories, stress/strength
-overlap, acceleration), one 3D image of the contact-force network, and the campaign's
-config and software versions.
+The report opens with a summary (runs complete, reference ranges met, B_k levels
+significant after multiple-testing correction, and every warning), a key from the short
+run labels ``R01``, ``R02``, ... used in the figures to the run names and parameters, and a
+figure index. It then holds the loading curves and fault-crack KDFs, a table of peak
+stress, stress drop, b and D2 per run against the reference ranges of Ye et al. (2024),
+the dendrograms and B_k (raw, Holm and Benjamini–Hochberg p-values), the grain-scale
+figures, a gallery of the per-run figures, one 3D image of the contact-force network, and
+the campaign's config and software versions.
+
+Significance: the headline counts B_k levels whose **Holm**-adjusted p is below ``alpha``
+(and lists the Benjamini–Hochberg-adjusted and raw p beside them). ``family="metric"``
+adjusts over the levels of each metric (as :func:`labquake.trees.compare_trees` and the
+B_k figures do); ``family="all"`` adjusts over every level of every metric together
+(family-wise control across the metrics).
+
+Honesty: an analysis table that exists but cannot be read is a visible warning (its
+numbers are not recomputed with other settings behind the reader's back), and the outputs
+of a stage that failed (``campaign.json``: ``stage_errors``, ``stale``) are labelled
+**stale** wherever they are shown.
 """
 
 from __future__ import annotations
@@ -114,13 +128,20 @@ def stick_slip_stats(loading: pd.DataFrame) -> dict[str, float]:
     return {"peak_mpa": float(s.max()), "after_mpa": float(s[i]), "drop_mpa": float(fall[i])}
 
 
-def _analysis_tables(campaign_dir: Path) -> dict[str, pd.DataFrame]:
+def _analysis_tables(campaign_dir: Path, warnings_out: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Every ``analysis/*.parquet``; an unreadable one is left out and reported in
+    ``warnings_out`` (never silently replaced)."""
     out: dict[str, pd.DataFrame] = {}
     adir = campaign_dir / "analysis"
     if adir.is_dir():
         for p in sorted(adir.glob("*.parquet")):
-            with contextlib.suppress(Exception):
+            try:
                 out[p.stem] = pd.read_parquet(p)
+            except Exception as exc:  # noqa: BLE001 - any damage: a visible warning
+                if warnings_out is not None:
+                    msg = " ".join(str(exc).split())[:100]
+                    warnings_out.append(f"analysis/{p.name} could not be read ({type(exc).__name__}: {msg}); "
+                                        "its results are missing from this report; rerun the analysis")
     return out
 
 
@@ -129,7 +150,9 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
     :data:`STAT_COLUMNS` (b and D2) and ``n_events`` (fault events).
 
     b and D2 come from ``analysis/seismicity.parquet`` when the campaign analysis wrote
-    it, else from :func:`labquake.seismicity.run_statistics` on each run's events.
+    it, else (no such file) from :func:`labquake.seismicity.run_statistics` on each run's
+    events. When the file exists but cannot be read (or lacks the ``run`` column), b and
+    D2 are left empty rather than recomputed with other settings.
     """
     campaign_dir = Path(campaign_dir)
     tables = _analysis_tables(campaign_dir) if tables is None else tables
@@ -144,8 +167,10 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
         rows.append(row)
     df = pd.DataFrame(rows, columns=["run", "peak_mpa", "after_mpa", "drop_mpa"])
     stats = tables.get("seismicity")
-    if stats is None or "run" not in stats.columns:
+    if stats is None and not (campaign_dir / "analysis" / "seismicity.parquet").exists():
         stats = _compute_stats(runs)
+    elif stats is None or "run" not in stats.columns:
+        stats = pd.DataFrame({"run": []})
     stats = stats.drop_duplicates("run").set_index("run").reindex(df["run"])
     for col in [c for c, _, _ in STAT_COLUMNS] + ["n_events"]:
         df[col] = stats[col].to_numpy(dtype=float) if col in stats.columns else math.nan
@@ -190,14 +215,16 @@ def _plt():
 
 
 def loading_figure(runs: Sequence[RunDirectory]) -> bytes | None:
-    """Differential stress against axial strain, every run."""
+    """Differential stress against axial strain, every run (legend: short run labels)."""
+    from labquake.viz.analysis_figures import short_labels
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     n = 0
-    for rd in runs:
+    for rd, lab in zip(runs, short_labels([r.name for r in runs])):
         with contextlib.suppress(LabquakeError):
             lo = rd.read_table("loading", ["axial_strain", "differential_stress"])
-            ax.plot(lo["axial_strain"] * 100, lo["differential_stress"] / 1e6, lw=0.8, label=rd.name)
+            ax.plot(lo["axial_strain"] * 100, lo["differential_stress"] / 1e6, lw=0.8, label=lab)
             n += 1
     if not n:
         plt.close(fig)
@@ -219,8 +246,11 @@ def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: 
     analysis used; a run without them is segmented here."""
     from labquake.segment import kdf, segment_run
 
+    from labquake.viz.analysis_figures import short_labels
+
     plt = _plt()
     data = []
+    labels = dict(zip([r.name for r in runs], short_labels([r.name for r in runs])))
     for rd in runs[:max_runs]:
         with contextlib.suppress(LabquakeError):
             cr = rd.read_table("cracks", ["step", "kind"])
@@ -231,7 +261,7 @@ def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: 
                 if eps is None:
                     with contextlib.suppress(LabquakeError):
                         eps = segment_run(rd, bandwidth=bandwidth)
-                data.append((rd.name, st.size, g, d, eps))
+                data.append((labels[rd.name], st.size, g, d, eps))
     if not data:
         return None
     ncol = min(3, len(data))
@@ -350,6 +380,12 @@ td.l,th.l{text-align:left}.out{background:#fde2e2}.in{background:#e3f6e3}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:0.85em;color:#555}
 pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.8em}
 .warn{color:#a00}.note{color:#555;font-size:0.9em}
+.stale{background:#a00;color:#fff;font-weight:bold;padding:0 4px;border-radius:3px;text-transform:uppercase;font-size:0.8em}
+.stale-figure img{opacity:0.55}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:0.8em}
+.gallery figure{margin:0}
+ol.index{columns:3;font-size:0.85em}
+#summary ul{line-height:1.5}
 """
 
 
@@ -357,11 +393,14 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _img(data: bytes, caption: str, alt: str | None = None) -> str:
+def _img(data: bytes, caption: str, alt: str | None = None, anchor: str | None = None, stale: bool = False) -> str:
     b64 = base64.b64encode(data).decode("ascii")
+    ident = f' id="{_e(anchor)}"' if anchor else ""
+    mark = _STALE + " " if stale else ""
+    cls = ' class="stale-figure"' if stale else ""
     return (
-        f'<figure><img src="data:image/png;base64,{b64}" alt="{_e(alt or caption)}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
+        f'<figure{ident}{cls}><img src="data:image/png;base64,{b64}" alt="{_e(alt or caption)}">'
+        f"<figcaption>{mark}{_e(caption)}</figcaption></figure>"
     )
 
 
@@ -394,10 +433,13 @@ def _table(df: pd.DataFrame, max_rows: int = 60, floatfmt: str = "{:.4g}") -> st
 def _reproduction_table(df: pd.DataFrame, overrides: Mapping[str, Mapping[str, Any]]) -> str:
     cols = [("peak_mpa", "peak [MPa]", "peak_mpa"), ("after_mpa", "after drop [MPa]", ""), ("drop_mpa", "stress drop [MPa]", "drop_mpa")]
     cols += [(c, t, ref) for c, t, ref in STAT_COLUMNS if df[c].notna().any()]
-    head = '<th class="l">run</th><th class="l">parameters</th>' + "".join(f"<th>{_e(t)}</th>" for _, t, _ in cols) + "<th>fault events</th>"
+    has_label = "label" in df.columns
+    head = (('<th class="l">label</th>' if has_label else "") + '<th class="l">run</th><th class="l">parameters</th>'
+            + "".join(f"<th>{_e(t)}</th>" for _, t, _ in cols) + "<th>fault events</th>")
+    lead = '<td></td>' if has_label else ""
     rows = []
     for _, r in df.iterrows():
-        cells = [f'<td class="l">{_e(r["run"])}</td>']
+        cells = ([f'<td class="l">{_e(r["label"])}</td>'] if has_label else []) + [f'<td class="l">{_e(r["run"])}</td>']
         ov = overrides.get(r["run"], {})
         cells.append(f'<td class="l">{_e(", ".join(f"{k}={v}" for k, v in ov.items()))}</td>')
         for key, _, refkey in cols:
@@ -410,9 +452,9 @@ def _reproduction_table(df: pd.DataFrame, overrides: Mapping[str, Mapping[str, A
         cells.append(f"<td>{_num(r['n_events'], '{:.0f}')}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     # summary rows
-    summ = ['<td class="l"><b>mean (min–max)</b></td><td></td>']
-    refrow = ['<td class="l"><b>reference range</b></td><td class="l">Ye et al. (2024)</td>']
-    inrow = ['<td class="l"><b>runs in range</b></td><td></td>']
+    summ = [lead + '<td class="l"><b>mean (min–max)</b></td><td></td>']
+    refrow = [lead + '<td class="l"><b>reference range</b></td><td class="l">Ye et al. (2024)</td>']
+    inrow = [lead + '<td class="l"><b>runs in range</b></td><td></td>']
     for key, _, refkey in cols:
         v = pd.to_numeric(df[key], errors="coerce").dropna()
         summ.append(f"<td>{_num(v.mean())} ({_num(v.min())}–{_num(v.max())})</td>" if len(v) else "<td>–</td>")
@@ -444,19 +486,156 @@ def _versions() -> dict[str, str]:
     return v
 
 
-def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` for a campaign directory (atomically) and return its path."""
+def bk_significance(bk: pd.DataFrame, family: str = "metric", alpha: float = 0.05) -> pd.DataFrame:
+    """B_k rows with Holm and Benjamini–Hochberg adjusted p over the chosen family.
+
+    Parameters
+    ----------
+    bk
+        ``analysis/bk.parquet`` (columns ``metric``, ``k``, ``B``, ``p``; others kept).
+    family
+        ``"metric"``: adjust over the levels of each metric; ``"all"``: over every level
+        of every metric together (family-wise control across the metrics).
+    alpha
+        Significance level of the ``holm_significant`` and ``bh_significant`` columns.
+
+    Returns
+    -------
+    A new DataFrame with ``p_raw``, ``p_holm``, ``p_bh`` (replacing any of those names in
+    ``bk``), ``holm_significant`` and ``bh_significant``.
+    """
+    from labquake.errors import ConfigError
+    from labquake.trees import benjamini_hochberg, holm
+
+    if family not in ("metric", "all"):
+        raise ConfigError(f"family must be 'metric' or 'all', got {family!r}")
+    if not (0.0 < float(alpha) < 1.0):
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
+    out = bk.copy()
+    p = pd.to_numeric(out["p"], errors="coerce").to_numpy(dtype=float)
+    out["p_raw"] = p
+    out["p_holm"] = np.nan
+    out["p_bh"] = np.nan
+    groups = [np.arange(len(out))] if family == "all" or "metric" not in out.columns else \
+        [np.flatnonzero((out["metric"] == m).to_numpy()) for m in pd.unique(out["metric"])]
+    ph = np.full(len(out), np.nan)
+    pb = np.full(len(out), np.nan)
+    for idx in groups:
+        ph[idx] = holm(p[idx])
+        pb[idx] = benjamini_hochberg(p[idx])
+    out["p_holm"] = ph
+    out["p_bh"] = pb
+    out["holm_significant"] = ph < alpha
+    out["bh_significant"] = pb < alpha
+    return out
+
+
+def _significance_headline(bk: pd.DataFrame, family: str, alpha: float) -> tuple[str, str]:
+    """(HTML paragraph, one-line summary) of the B_k levels significant after correction."""
+    sig = bk_significance(bk, family, alpha)
+    fam = ("over the levels of each metric" if family == "metric"
+           else "over all levels of all metrics together (family-wise across the metrics)")
+    per_metric = []
+    short = []
+    metrics = list(pd.unique(sig["metric"])) if "metric" in sig.columns else [""]
+    for m in metrics:
+        g = sig[sig["metric"] == m] if m else sig
+        hit = g[g["holm_significant"]]
+        if len(hit):
+            levels = "; ".join(f"k = {int(r.k)} (Holm p = {r.p_holm:.3g}, BH p = {r.p_bh:.3g}, raw p = {r.p_raw:.3g})"
+                               for r in hit.itertuples())
+        else:
+            levels = "none"
+        per_metric.append(f"<li><b>{_e(m)}</b>: {_e(levels)}</li>")
+        short.append(f"{m}: {', '.join(str(int(k)) for k in hit['k']) if len(hit) else 'none'}")
+    n_raw = int((sig["p_raw"] < alpha).sum())
+    n_holm = int(sig["holm_significant"].sum())
+    n_bh = int(sig["bh_significant"].sum())
+    html_text = (
+        f"<p><b>B_k levels significant after correction</b> (Holm-adjusted p &lt; {alpha:g}, adjusted {_e(fam)}; "
+        f"Benjamini–Hochberg and raw p beside):</p><ul>{''.join(per_metric)}</ul>"
+        f'<p class="note">{n_holm} of {len(sig)} levels pass Holm, {n_bh} pass Benjamini–Hochberg (false discovery '
+        f"rate), {n_raw} have a raw p &lt; {alpha:g} before any correction. Reference (Ye et al. 2024): p &gt; 0.2% "
+        "at every level except k = 2 and k = 8, so \u201cno relation between foreshocks and mainshock\u201d cannot be "
+        "rejected.</p>"
+    )
+    line = (f"{n_holm} of {len(sig)} B_k levels significant after Holm correction (p < {alpha:g}, "
+            f"{'per metric' if family == 'metric' else 'across all metrics'}): " + "; ".join(short)
+            + f" ({n_raw} with raw p < {alpha:g})")
+    return html_text, line
+
+
+#: outputs of each analysis stage of a campaign (glob patterns under the campaign directory)
+STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "analysis": ("analysis/runs.parquet", "analysis/episodes.parquet", "analysis/seismicity.parquet",
+                 "analysis/clouds.parquet", "analysis/distances.parquet", "analysis/linkage.parquet",
+                 "analysis/bk.parquet", "figures/seismicity*.png", "figures/distances_*.png",
+                 "figures/dendrograms_*.png", "figures/bk_*.png", "figures/kdf_*.png", "figures/loading_*.png"),
+    "grains": ("analysis/grains_*.parquet", "figures/grains_*.png"),
+}
+
+
+def stage_outputs(campaign_dir: str | os.PathLike, stage: str) -> list[str]:
+    """The files of ``stage`` (:data:`STAGE_OUTPUTS`) present in a campaign, relative paths."""
+    root = Path(campaign_dir)
+    found: set[str] = set()
+    for pattern in STAGE_OUTPUTS.get(stage, ()):
+        found.update(p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+def _stale_files(campaign_dir: Path, state: Mapping[str, Any]) -> dict[str, str]:
+    """relative path -> the failed stage, for every output a failed stage left behind."""
+    stale: dict[str, str] = {}
+    recorded = state.get("stale") if isinstance(state.get("stale"), Mapping) else {}
+    errors = state.get("stage_errors") if isinstance(state.get("stage_errors"), Mapping) else {}
+    for stage in set(recorded) | (set(errors) & set(STAGE_OUTPUTS)):
+        files = recorded.get(stage)
+        if not isinstance(files, list):  # a failed stage without a list: all its outputs are suspect
+            files = stage_outputs(campaign_dir, stage)
+        for f in files:
+            if (campaign_dir / str(f)).exists():
+                stale[str(f)] = stage
+    return stale
+
+
+_STALE = '<span class="stale">stale</span>'
+
+
+def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                 family: str = "metric", alpha: float = 0.05) -> Path:
+    """Write ``report.html`` for a campaign directory (atomically) and return its path.
+
+    Parameters
+    ----------
+    campaign_dir
+        The campaign directory.
+    out
+        Where to write (default ``campaign_dir/report.html``).
+    family
+        Multiple-testing family of the B_k significance headline: ``"metric"`` (the levels
+        of each metric) or ``"all"`` (every level of the three metrics together).
+    alpha
+        Significance level of the headline.
+    """
+    from labquake.viz.analysis_figures import short_labels
+
+    bk_significance(pd.DataFrame({"p": []}), family, alpha)  # validates family and alpha
     campaign_dir = Path(campaign_dir)
     out = Path(out) if out is not None else campaign_dir / REPORT_FILE
     runs = find_runs(campaign_dir)
-    state = _read_json(campaign_dir / "campaign.json")
-    tables = _analysis_tables(campaign_dir)
+    warn: list[str] = []
+    state = _read_json(campaign_dir / "campaign.json", warn)
+    tables = _analysis_tables(campaign_dir, warn)
     figdir = campaign_dir / "figures"
     name = state.get("name") or campaign_dir.name
     spec_path = campaign_dir / "campaign.toml"
     run_states = state.get("runs") or {}
+    stale = _stale_files(campaign_dir, state)
+    stale_tables = {Path(f).stem for f in stale if f.startswith("analysis/")}
     parts: list[str] = []
     add = parts.append
+    gallery: list[tuple[str, str]] = []  # (anchor, title) of every figure shown, for the index
 
     def own_figure(fname: str, data: bytes | None) -> bytes | None:
         """A figure the report makes: also saved in figures/ for use elsewhere."""
@@ -465,37 +644,99 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
                 atomic_write_bytes(figdir / fname, data)
         return data
 
-    # -- summary -------------------------------------------------------------------------
+    def figure(data: bytes, caption: str, anchor: str, title: str, is_stale: bool = False) -> str:
+        gallery.append((anchor, title + (" (stale)" if is_stale else "")))
+        return _img(data, caption, anchor=anchor, stale=is_stale)
+
+    # -- labels ----------------------------------------------------------------------------
+    all_names = sorted(set(run_states) | {rd.name for rd in runs})
+    label_of = dict(zip(all_names, short_labels(all_names)))
+
+    # -- numbers for the summary -------------------------------------------------------------
     n_all = len(run_states) or len(runs)
     failed = {k: v for k, v in run_states.items() if v.get("status") == "failed"}
     unfinished = [k for k, v in run_states.items() if v.get("status") not in ("complete", "failed")]
+    per_run = per_run_table(campaign_dir, tables) if runs else None
+    if per_run is not None:
+        per_run.insert(0, "label", [label_of.get(r, r) for r in per_run["run"]])
+    if per_run is not None and "seismicity" in tables and "run" not in tables["seismicity"].columns:
+        warn.append("b and D2 are not shown: analysis/seismicity.parquet has no 'run' column; rerun the analysis")
+    for k, v in failed.items():
+        warn.append(f"run {label_of.get(k, k)} ({k}) failed: {v.get('error')}")
+    if unfinished:
+        warn.append(f"{len(unfinished)} run(s) not finished: {', '.join(unfinished[:6])}{' ...' if len(unfinished) > 6 else ''}")
+    stage_errors = state.get("stage_errors") or {}
+    for k, v in stage_errors.items():
+        warn.append(f"stage {k} failed: {v}")
+    if stale:
+        by_stage: dict[str, int] = {}
+        for st in stale.values():
+            by_stage[st] = by_stage.get(st, 0) + 1
+        for st, n in by_stage.items():
+            warn.append(f"{n} output(s) of the failed {st} stage are from an earlier attempt and are marked stale")
+    if "runs" in tables and {"run", "included"} <= set(tables["runs"].columns):
+        excl = tables["runs"][~tables["runs"]["included"].astype(bool)]
+        if len(excl):
+            warn.append(f"{len(excl)} run(s) left out of the cloud and tree analysis (see the reproduction section)")
+
+    # -- header and summary ------------------------------------------------------------------
     add(f"<h1>labquake campaign <code>{_e(name)}</code></h1>")
-    add(
-        f"<p>{len(runs)} of {n_all} runs complete"
+    add('<section id="summary"><h2>Summary</h2><ul>')
+    add(f"<li><b>Runs</b>: {len(runs)} of {n_all} complete"
         + (f', <span class="warn">{len(failed)} failed</span>' if failed else "")
-        + (f', <span class="warn">{len(unfinished)} not finished</span>' if unfinished else "")
-        + f". Campaign directory <code>{_e(campaign_dir.resolve())}</code>. Written "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.</p>"
-    )
+        + (f', <span class="warn">{len(unfinished)} not finished</span>' if unfinished else "") + ".</li>")
+    if per_run is not None:
+        met = []
+        for key, ref in REFERENCE.items():
+            cols = [(c, t) for c, t, r in STAT_COLUMNS if r == key] if key in ("b", "d2") else [(key, ref.label)]
+            shown = 0
+            for c, title in cols:
+                v = pd.to_numeric(per_run.get(c, pd.Series(dtype=float)), errors="coerce").dropna()
+                if len(v):
+                    met.append(f"{title} {int(((v >= ref.lo) & (v <= ref.hi)).sum())}/{len(v)}")
+                    shown += 1
+            if not shown:
+                met.append(f"{ref.label} – (not computed)")
+        add(f"<li><b>Reference ranges met</b> (runs inside the range of Ye et al. 2024): {_e('; '.join(met))}.</li>")
+    if "bk" in tables and {"p", "k"} <= set(tables["bk"].columns):
+        _, line = _significance_headline(tables["bk"], family, alpha)
+        add(f"<li><b>B_k</b>: {_e(line)}{' ' + _STALE if 'bk' in stale_tables else ''}.</li>")
+    else:
+        add("<li><b>B_k</b>: not computed.</li>")
+    if warn:
+        add(f'<li class="warn"><b>Warnings ({len(warn)})</b>:<ul>' + "".join(f"<li>{_e(w)}</li>" for w in warn)
+            + "</ul></li>")
+    else:
+        add("<li><b>Warnings</b>: none.</li>")
+    add(f'</ul><p class="note">Campaign directory <code>{_e(campaign_dir.resolve())}</code>. Written '
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.</p></section>")
+    index_pos = len(parts)  # the figure index goes here once every figure is known
+    add("")
+
+    # -- run key -------------------------------------------------------------------------------
+    add('<h2 id="run-key">Run key</h2><p class="note">Figures label runs by these short labels.</p>')
+    key_rows = []
+    complete = {rd.name for rd in runs}
+    for rn in all_names:
+        stt = run_states.get(rn, {}).get("status") or ("complete" if rn in complete else "")
+        ov = run_states.get(rn, {}).get("overrides", {})
+        key_rows.append({"label": label_of[rn], "run": rn, "status": stt,
+                         "parameters": ", ".join(f"{k}={v}" for k, v in ov.items())})
+    add(_table(pd.DataFrame(key_rows, columns=["label", "run", "status", "parameters"]), max_rows=10_000))
+
     stages = state.get("stages_s") or {}
     stages = {k: stages[k] for k in sorted(stages, key=lambda k: (STAGE_ORDER.index(k) if k in STAGE_ORDER else 99, k))}
     if stages:
-        add('<table><tr><th class="l">stage</th><th>wall time [s]</th></tr>'
+        add('<h2>Stages</h2><table><tr><th class="l">stage</th><th>wall time [s]</th></tr>'
             + "".join(f'<tr><td class="l">{_e(k)}</td><td>{v:.1f}</td></tr>' for k, v in stages.items())
             + f'<tr><td class="l"><b>total</b></td><td><b>{sum(stages.values()):.1f}</b></td></tr></table>')
-    stage_errors = state.get("stage_errors") or {}
-    if failed or stage_errors:
-        add("<h2>Problems</h2><ul>")
-        for k, v in failed.items():
-            add(f'<li class="warn">run {_e(k)} failed: {_e(v.get("error"))}</li>')
-        for k, v in stage_errors.items():
-            add(f'<li class="warn">stage {_e(k)}: {_e(v)}</li>')
-        add("</ul>")
 
     # -- reproduction table ----------------------------------------------------------------
     add("<h2>Reproduction of the reference ranges</h2>")
-    if runs:
-        add(_reproduction_table(per_run_table(campaign_dir, tables), {k: v.get("overrides", {}) for k, v in run_states.items()}))
+    if per_run is not None:
+        if "seismicity" in stale_tables:
+            add(f"<p>{_STALE}: b and D2 come from an analysis attempt older than the failed stage.</p>")
+        add(_reproduction_table(per_run, {k: v.get("overrides", {}) for k, v in run_states.items()}))
     else:
         add('<p class="warn">No complete run.</p>')
     if "runs" in tables and {"run", "included"} <= set(tables["runs"].columns):
@@ -504,18 +745,18 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
             add(f'<p class="warn">{len(excl)} run(s) left out of the cloud and tree analysis:</p>' + _table(excl))
 
     # -- loading curves and KDFs (overviews of every run) -----------------------------------
-    per_run = sorted(p.name for p in figdir.glob("*.png") if p.name.startswith(PER_RUN_PREFIXES)) if figdir.is_dir() else []
+    per_run_figs = sorted(p for p in figdir.glob("*.png") if p.name.startswith(PER_RUN_PREFIXES)) if figdir.is_dir() else []
     add("<h2>Loading curves</h2>")
     data = own_figure(f"{OWN_PREFIX}loading.png", loading_figure(runs))
-    add(_img(data, "Differential stress against axial strain, every complete run.") if data else '<p class="note">No loading curve.</p>')
+    add(figure(data, "Differential stress against axial strain, every complete run (labels: run key).",
+               "fig-loading", "Loading curves") if data else '<p class="note">No loading curve.</p>')
     add("<h2>Fault-crack KDFs and episodes</h2>")
-    settings = (read_toml(spec_path).get("campaign", {}) if spec_path.exists() else {}).get("analysis", {})
+    settings = (_read_toml_quiet(spec_path, warn).get("campaign", {}) if spec_path.exists() else {}).get("analysis", {})
     eps = tables.get("episodes")
     eps = {r: g.reset_index(drop=True) for r, g in eps.groupby("run")} if eps is not None and "run" in eps else None
     data = own_figure(f"{OWN_PREFIX}kdf.png", kdf_figure(runs, settings.get("bandwidth", 2000), eps))
-    add(_img(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.") if data else '<p class="note">No fault crack.</p>')
-    if per_run:
-        add(f'<p class="note">Per-run figures in <code>figures/</code>: {_e(", ".join(per_run))}.</p>')
+    add(figure(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.",
+               "fig-kdf", "Fault-crack KDFs") if data else '<p class="note">No fault crack.</p>')
 
     # -- analysis figures ------------------------------------------------------------------
     pngs = sorted(p for p in figdir.glob("*.png") if not p.name.startswith((OWN_PREFIX, *PER_RUN_PREFIXES))) if figdir.is_dir() else []
@@ -525,39 +766,64 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
         if not figs and not (prefix == "bk_" and "bk" in tables):
             continue
         add(f"<h2>{_e(title)}</h2>")
+        if prefix == "bk_" and "bk" in tables and {"p", "k"} <= set(tables["bk"].columns):
+            head, _ = _significance_headline(tables["bk"], family, alpha)
+            add((f"<p>{_STALE}: from an analysis attempt older than the failed stage.</p>" if "bk" in stale_tables else "") + head)
         for p in figs:
-            add(_img(p.read_bytes(), p.name))
+            rel = f"figures/{p.name}"
+            add(figure(p.read_bytes(), p.name, _anchor(p.name), p.stem, rel in stale))
         if prefix == "bk_" and "bk" in tables:
-            add(_bk_table(tables["bk"]))
+            add(_bk_table(tables["bk"], family, alpha))
         if prefix == "grains_" and "grains_headline" in tables:
             head = tables["grains_headline"]
-            add("<p>Shares of the grain-scale records (reference: "
+            add(("<p>" + _STALE + "</p>" if "grains_headline" in stale_tables else "")
+                + "<p>Shares of the grain-scale records (reference: "
                 + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in GRAIN_REFERENCE.items()) + ")</p>" + _table(head))
 
     add("<h2>Contact-force network (3D)</h2>")
     fn = force_network_image(runs)
     if fn is not None:
         own_figure(f"{OWN_PREFIX}force_network.png", fn[0])
-        add(_img(fn[0], f"Contact forces, {fn[1]}."))
+        add(figure(fn[0], f"Contact forces, {fn[1]}.", "fig-force-network", "Contact-force network"))
     else:
         add('<p class="note">No run has snapshots.</p>')
     if pngs:
         add("<h2>Other figures</h2>")
         for p in pngs:
-            add(_img(p.read_bytes(), p.name))
+            add(figure(p.read_bytes(), p.name, _anchor(p.name), p.stem, f"figures/{p.name}" in stale))
+
+    # -- per-run figures: a gallery ------------------------------------------------------------
+    if per_run_figs:
+        add('<h2 id="per-run-figures">Per-run figures</h2><div class="gallery">')
+        for p in per_run_figs:
+            kind, _, run_part = p.stem.partition("_")
+            rn = next((n for n in all_names if _safe_name(n) == run_part), run_part)
+            lab = label_of.get(rn, run_part)
+            add(figure(p.read_bytes(), f"{lab} {kind} ({rn})", _anchor(p.name), f"{lab} {kind}",
+                       f"figures/{p.name}" in stale))
+        add("</div>")
+
+    add(forecast_section(campaign_dir))
 
     # -- tables, config, versions ----------------------------------------------------------
     add("<h2>Analysis tables</h2>")
     if tables:
         add('<table><tr><th class="l">file</th><th>rows</th><th class="l">columns</th></tr>')
         for k, t in tables.items():
-            add(f'<tr><td class="l">analysis/{_e(k)}.parquet</td><td>{len(t)}</td><td class="l">{_e(", ".join(map(str, t.columns)))}</td></tr>')
+            mark = " " + _STALE if k in stale_tables else ""
+            add(f'<tr><td class="l">analysis/{_e(k)}.parquet{mark}</td><td>{len(t)}</td><td class="l">{_e(", ".join(map(str, t.columns)))}</td></tr>')
         add("</table>")
     else:
         add('<p class="note">None (the analysis did not run or wrote nothing).</p>')
     add("<h2>Campaign config</h2>")
     add(f"<pre>{_e(spec_path.read_text(encoding='utf-8'))}</pre>" if spec_path.exists() else '<p class="note">campaign.toml not found.</p>')
     add("<h2>Software versions</h2><table>" + "".join(f'<tr><td class="l">{_e(k)}</td><td class="l">{_e(v)}</td></tr>' for k, v in _versions().items()) + "</table>")
+
+    # -- the figure index (a gallery of links), now that every figure is known --------------
+    if gallery:
+        parts[index_pos] = ('<nav id="figures"><h2>Figures</h2><ol class="index">'
+                            + "".join(f'<li><a href="#{_e(a)}">{_e(t)}</a></li>' for a, t in gallery)
+                            + "</ol></nav>")
 
     doc = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -569,24 +835,84 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     return out
 
 
-def _bk_table(bk: pd.DataFrame) -> str:
-    """B_k per level and metric with its p-values (permutation null, analytic, Holm)."""
-    cols = [c for c in ("metric", "method", "k", "B", "E", "p", "p_analytic", "p_holm", "p_bh", "null", "n_null") if c in bk.columns]
-    note = ""
-    if "p" in bk.columns and "metric" in bk.columns:
-        sig = bk[bk["p"] < 0.05].groupby("metric")["k"].apply(lambda k: ", ".join(str(int(x)) for x in k))
-        levels = "; ".join(f"{m}: k = {v}" for m, v in sig.items()) or "none"
-        note = (f'<p>Levels with p &lt; 0.05: {_e(levels)}. Reference (Ye et al. 2024): p &gt; 0.2% at every '
-                "level except k = 2 and k = 8, so \u201cno relation between foreshocks and mainshock\u201d "
-                "cannot be rejected.</p>")
-    return note + _table(bk[cols], max_rows=200)
+def forecast_section(campaign_dir: str | os.PathLike) -> str:
+    """The "Forecasting" section: every skill score of ``forecast/skill.json`` next to its
+    baseline (:mod:`labquake.forecast`), the reasons where a method does not apply, and the
+    figures of ``forecast/``. Says how to make them when ``labquake forecast`` has not run."""
+    fdir = Path(campaign_dir) / "forecast"
+    doc = _read_json(fdir / "skill.json")
+    out = ["<h2>Forecasting: next record, precursors, time to failure, 2-of-3 detection</h2>"]
+    if not doc:
+        return out[0] + '<p class="note">Not computed: run <code>labquake forecast CAMPAIGN_DIR</code>.</p>'
+    rows = []
+    for method in ("evt", "precursor", "ttf", "consensus"):
+        for data, e in (doc.get(method) or {}).items():
+            if not e.get("applies", True):
+                rows.append(f'<tr><td class="l">{_e(method)}</td><td class="l">{_e(data)}</td><td>–</td><td>–</td>'
+                            f'<td>–</td><td class="l">does not apply: {_e(e.get("reason"))}</td></tr>')
+                continue
+            better = "higher" if e.get("higher_is_better") else "lower"
+            s, b = e.get("score"), e.get("baseline")
+            wins = s is not None and b is not None and ((s > b) if e.get("higher_is_better") else (s < b))
+            rows.append(f'<tr><td class="l">{_e(method)}</td><td class="l">{_e(data)}</td>'
+                        f'<td class="{"in" if wins else "out"}">{_num(s)}</td><td>{_num(b)}</td>'
+                        f'<td>{_num(e.get("n"), "{:.0f}")} {_e(e.get("n_unit", ""))}</td>'
+                        f'<td class="l">{_e(e.get("score_name"))} ({better} is better) vs {_e(e.get("baseline_name"))}'
+                        f'{"; " + _e(e["note"]) if e.get("note") else ""}</td></tr>')
+    out.append('<table><tr><th class="l">method</th><th class="l">data</th><th>score</th><th>baseline</th>'
+               '<th>n</th><th class="l">what</th></tr>' + "".join(rows) + "</table>")
+    out.append('<p class="note">Green: the method beats its baseline; red: it does not. Scores are out of '
+               "sample (leave one run or cycle out, folds fixed before scoring); details in "
+               "<code>forecast/skill.json</code>.</p>")
+    for p in sorted(fdir.glob("*.png")):
+        out.append(_img(p.read_bytes(), p.name))
+    return "\n".join(out)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _anchor(fname: str) -> str:
+    return "fig-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(fname).stem)
+
+
+def _safe_name(name: str) -> str:
+    """The file-name form of a run name used by the per-run figures of the pipeline."""
+    from labquake.pipeline import _safe
+
+    return _safe(name)
+
+
+def _read_toml_quiet(path: Path, warn: list[str]) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_toml(path)
+    except LabquakeError as exc:
+        warn.append(f"campaign.toml could not be read: {exc}")
         return {}
 
 
-__all__ = ["REFERENCE", "Reference", "force_network_image", "kdf_figure", "loading_figure", "per_run_table", "stick_slip_stats", "write_report"]
+def _bk_table(bk: pd.DataFrame, family: str = "metric", alpha: float = 0.05) -> str:
+    """B_k per level and metric with raw, Holm and BH p-values over the chosen family."""
+    if {"p", "k"} <= set(bk.columns):
+        bk = bk_significance(bk, family, alpha)
+    cols = [c for c in ("metric", "method", "k", "B", "E", "p_raw", "p_holm", "p_bh", "p_analytic", "null", "n_null")
+            if c in bk.columns]
+    note = (f'<p class="note">p_raw: the null\u2019s p before correction; p_holm and p_bh adjusted '
+            f"{'over the levels of each metric' if family == 'metric' else 'over all levels of all metrics'}.</p>")
+    return note + _table(bk[cols], max_rows=200)
+
+
+def _read_json(path: Path, warn: list[str] | None = None) -> dict[str, Any]:
+    """A JSON object, or {} (with a warning when the file exists but is damaged)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        if warn is not None:
+            warn.append(f"{path.name} could not be read ({type(exc).__name__}); run states and stage errors are missing")
+        return {}
+
+
+__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
+           "per_run_table", "stage_outputs", "stick_slip_stats", "write_report"]

@@ -44,6 +44,13 @@ def test_defaults_are_filled_and_input_not_mutated():
         ({"loading": 3}, "table"),
         ({"recording": {"snapshot_steps": [10, -1]}}, "snapshot_steps"),
         ({"loading": {"confinement": "rubber"}}, "confinement"),
+        ({"rock": {"bond_model": "glue"}}, "rock.bond_model"),
+        ({"rock": {"bond_model": 3}}, "rock.bond_model"),
+        ({"rock": {"moment_factor": 1.5}}, "rock.moment_factor"),
+        ({"rock": {"radial_elements": 0}}, "rock.radial_elements"),
+        ({"rock": {"radial_elements": 4, "circumferential_elements": 4}}, "at most 15"),
+        ({"rock": {"circumferential_elements": 2.5}}, "integer"),
+        ({"specimen": {"installation_gap": -0.1}}, "specimen.installation_gap"),
     ],
 )
 def test_invalid_configs_raise_one_line_config_errors(raw, needle):

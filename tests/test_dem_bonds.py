@@ -109,35 +109,43 @@ def test_bond_survives_rebuilds_and_resorts():
     assert set(zip(np.minimum(c["i"], c["j"]), np.maximum(c["i"], c["j"]))) == {(k, k + 1) for k in range(n - 1)}
 
 
-def test_smooth_joint_slides_along_plane_after_bond_fails():
+def _tilted_joint_pair(mu=0.3):
+    """Two particles across a joint whose plane normal is 40 degrees off their centre line,
+    both driven (kinematic)."""
     th = np.radians(30.0)
     n_pl = np.array([np.sin(th), 0.0, np.cos(th)])   # joint-plane normal
     t_pl = np.array([np.cos(th), 0.0, -np.sin(th)])  # a direction in the plane
-    # centre-to-centre line 40 degrees away from the plane normal
     u = np.cos(np.radians(40)) * n_pl - np.sin(np.radians(40)) * t_pl
     pos = np.array([[0.0, 0.0, 0.0], 2 * R * u])
-    joint = SmoothJoint(normal=tuple(n_pl), kn_per_area=1e12, ks_per_area=4e11, residual_mu=0.3)
-    eng = Engine(pos, [R, R], RHO, LinearContact(1e6, 4e5, 0.5), joint=joint, side=[0, 1], fixed=[1, 0],
-                 local_damping=0.7)
+    joint = SmoothJoint(normal=tuple(n_pl), kn_per_area=1e12, ks_per_area=4e11, residual_mu=mu)
+    eng = Engine(pos, [R, R], RHO, LinearContact(1e6, 4e5, 0.5), joint=joint, side=[0, 1], fixed=[1, 1])
+    return eng, n_pl, t_pl, u
+
+
+def test_smooth_joint_slides_along_plane_after_bond_fails():
+    eng, n_pl, t_pl, u = _tilted_joint_pair()
     eng.install_bonds([0], [1], 1e6, 1e5, 30.0)
-    ext = np.zeros((2, 3))
-    ext[1] = -1.0 * n_pl
-    eng.set_external_forces(ext)
-    eng.run(2000)
+    area = np.pi * R * R
+    dt = eng.dt
+    v = 1e-3
+    eng.set_velocities([1], -v * n_pl[None, :])  # press j onto the plane
+    eng.run(200)
     c = eng.contacts()
     assert c["kind"][0] == CONTACT_SMOOTH_JOINT and c["bonded"][0]
-    assert c["fn"][0] == pytest.approx(1.0, rel=1e-6)
-    # shear load above the bond's shear strength (1e5 Pa + sigma tan 30 deg) * area = 0.89 N
-    ext[1] = -1.0 * n_pl + 1.0 * t_pl
-    eng.set_external_forces(ext)
-    x0 = eng.positions[1].copy()
-    eng.run(100)
-    cr = eng.pop_cracks()
-    assert len(cr["step"]) == 1
+    assert c["fn"][0] == pytest.approx(1e12 * area * v * dt * 200, rel=1e-9)
+    eng.set_velocities([1], v * t_pl[None, :])  # then slide it along the plane
+    cr = None
+    for _ in range(400):
+        eng.run(10)
+        got = eng.pop_cracks()
+        if len(got["step"]):
+            cr = got
+            break
+    assert cr is not None and len(cr["step"]) == 1
     assert cr["kind"][0] == KIND_FAULT and cr["mode"][0] == MODE_SHEAR
     assert np.allclose([cr["nx"][0], cr["ny"][0], cr["nz"][0]], n_pl)
     for _ in range(10):
-        eng.run(100)
+        eng.run(20)
         c = eng.contacts()
         assert c["kind"][0] == CONTACT_SMOOTH_JOINT and not c["bonded"][0]
         normal = c["normal"][0]
@@ -147,12 +155,25 @@ def test_smooth_joint_slides_along_plane_after_bond_fails():
         assert abs(normal @ centre_line) < 1.0 - 1e-3          # ... not the centre line
         fs = c["fs"][0]
         assert abs(fs @ n_pl) < 1e-12 * max(1.0, np.linalg.norm(fs))
-        assert np.linalg.norm(fs) == pytest.approx(0.3 * c["fn"][0], rel=1e-9)
-    d = eng.positions[1] - x0
-    assert d @ t_pl > 1e-4                                     # slid along the plane
-    assert abs(d @ n_pl) < 1e-3 * (d @ t_pl)                    # not across it
-    v = eng.velocities[1]
-    assert abs(v @ n_pl) < 1e-2 * np.linalg.norm(v)
+        assert np.linalg.norm(fs) == pytest.approx(0.3 * c["fn"][0], rel=1e-9)   # Coulomb sliding
+
+
+def test_smooth_joint_sees_the_rotation_of_its_particles():
+    """The joint is displaced by the relative motion of the contact point, rotations
+    included (as PFC): spinning j about an in-plane axis moves its contact point, at
+    a_j u from its centre, by (w x (-a_j u)) dt, whose component along the plane normal
+    changes the normal force by kn A (that velocity . n) dt per step."""
+    eng, n_pl, t_pl, u = _tilted_joint_pair()
+    eng.install_bonds([0], [1], 1e12, 1e12, 30.0)
+    w = np.cross(n_pl, t_pl) * 50.0  # rad/s about the in-plane axis normal to t_pl
+    eng.set_velocities([1], np.zeros((1, 3)), w[None, :])
+    steps = 100
+    eng.run(steps)
+    v_contact = np.cross(w, -R * u)  # contact point of j, at -R u from its centre
+    expected = -1e12 * np.pi * R * R * (v_contact @ n_pl) * eng.dt * steps
+    fn = eng.contacts()["fn"][0]
+    assert abs(expected) > 0.0
+    assert fn == pytest.approx(expected, rel=1e-6)
 
 
 def test_new_contacts_across_the_joint_are_unbonded_smooth_joints():

@@ -70,3 +70,10 @@ def test_03_contact_forces_3d(campaign, tmp_path):
     nb = execute("03_contact_forces_3d.ipynb", {"CAMPAIGN_DIR": str(campaign)}, tmp_path)
     assert "records" in outputs(nb)
     assert images(nb) >= 2  # force records, and the 3D view (static image without trame)
+
+
+def test_04_forecasting(campaign, tmp_path):
+    nb = execute("04_forecasting.ipynb", {"CAMPAIGN_DIR": str(campaign)}, tmp_path)
+    text = outputs(nb)
+    assert "coverage on 500 synthetic sequences" in text and "gradient boosting" in text
+    assert images(nb) >= 5  # EVT, departure, Molchan (twice), TTF, consensus

@@ -224,3 +224,45 @@ def test_several_runs_need_run_id(tmp_path, capsys):
     assert main(["import-pfc", str(src), "--out", str(tmp_path / "o"), "--run-id", "13", "--quiet"]) == 0
     rep = RunDirectory(tmp_path / "o").read_meta()["pfc_import"]
     assert {"file": "cn12-1.fish", "why": "belongs to run 12, not run 13"} in rep["ignored"]
+
+
+@pytest.mark.parametrize("command", ["import-pfc", "export-pfc"])
+def test_force_replaces_only_a_directory_labquake_marked(tmp_path, capsys, command):
+    from labquake.io.rundir import MARKER, has_marker
+
+    if command == "import-pfc":
+        args = lambda out: ["import-pfc", str(FISH12), "--out", str(out), "--quiet"]  # noqa: E731
+    else:
+        src = tmp_path / "src"
+        assert main(["import-pfc", str(FISH12), "--out", str(src), "--quiet"]) == 0
+        args = lambda out: ["export-pfc", str(src), "--out", str(out)]  # noqa: E731
+    # somebody's folder: --force must not replace it
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("years of work")
+    capsys.readouterr()
+    assert main(args(theirs) + ["--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("labquake: error:") and MARKER in err and "\n" not in err
+    assert (theirs / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in theirs.iterdir()) == ["thesis.tex"]
+    # a directory labquake wrote carries the marker and may be replaced with --force
+    ours = tmp_path / "ours"
+    assert main(args(ours)) == 0
+    assert has_marker(ours)
+    (ours / "stale.txt").write_text("old")
+    assert main(args(ours)) == 2
+    assert main(args(ours) + ["--force"]) == 0
+    assert has_marker(ours) and not (ours / "stale.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_forged_or_foreign_marker_is_not_enough(tmp_path, capsys):
+    from labquake.io.rundir import MARKER
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "data.csv").write_text("1,2")
+    (theirs / MARKER).write_text("not json")
+    assert main(["import-pfc", str(FISH12), "--out", str(theirs), "--quiet", "--force"]) == 2
+    assert (theirs / "data.csv").exists()

@@ -21,7 +21,8 @@ from labquake.specimen import (
 )
 from labquake.specimen.packing import pack_cylinder, pair_gaps
 
-SMALL = {"specimen": {"diameter": 0.02, "length": 0.04, "d_min": 0.0035, "d_max": 0.0045, "solid_fraction": 0.55}, "seed": 5}
+SMALL = {"specimen": {"diameter": 0.02, "length": 0.04, "d_min": 0.0035, "d_max": 0.0045, "solid_fraction": 0.55,
+                      "packing": "geometric"}, "seed": 5}
 
 
 @pytest.fixture(scope="module")

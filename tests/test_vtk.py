@@ -82,3 +82,83 @@ def test_errors_are_one_line(tmp_path):
     with pytest.raises(SchemaError, match="indices"):
         write_snapshot(tmp_path, 1, **bad)
     assert list_snapshots(tmp_path) == [40]
+
+
+# ---- confinement of block paths (issue 14) --------------------------------------------
+
+
+def _point_block(vtm, block, target):
+    text = vtm.read_text()
+    import re
+
+    new = re.sub(rf'(name="{block}" file=")[^"]*(")', lambda m: m.group(1) + str(target) + m.group(2), text)
+    assert new != text
+    vtm.write_text(new)
+
+
+def _outside_run(tmp_path):
+    """A run with one snapshot, and a valid .vtp of another run outside it."""
+    s = _snap()
+    run = tmp_path / "run"
+    other = tmp_path / "other"
+    write_snapshot(run, 10, **s)
+    write_snapshot(other, 10, **_snap(seed=1))
+    return run, other / "snapshots" / "snapshot_000000010_particles.vtp"
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "pkl", "legacy vtk", "symlink"])
+def test_block_paths_are_confined_to_the_runs_snapshots(tmp_path, how, capsys):
+    import pickle
+
+    from labquake.cli import main
+    from labquake.errors import DataFormatError
+
+    run, outside = _outside_run(tmp_path)
+    vtm = snapshot_path(run, 10)
+    snaps = run / "snapshots"
+    if how == "absolute":
+        target = outside.resolve()
+    elif how == "dotdot":
+        target = "../../other/snapshots/" + outside.name
+    elif how == "pkl":
+        (snaps / "evil.pkl").write_bytes(pickle.dumps({"x": 1}))
+        target = "evil.pkl"
+    elif how == "legacy vtk":
+        (snaps / "old.vtk").write_text("# vtk DataFile Version 3.0\nx\nASCII\nDATASET POLYDATA\nPOINTS 0 float\n")
+        target = "old.vtk"
+    else:
+        (snaps / "link.vtp").symlink_to(outside.resolve())
+        target = "link.vtp"
+    _point_block(vtm, "particles", target)
+    with pytest.raises(DataFormatError, match="snapshot") as ei:
+        read_snapshot(run, 10)
+    assert "\n" not in str(ei.value)
+    capsys.readouterr()
+    assert main(["render", str(run), "--step", "10", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("labquake: error:") and "\n" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_vtp_that_is_not_xml_polydata_is_a_one_line_error(tmp_path):
+    from labquake.errors import DataFormatError
+
+    write_snapshot(tmp_path, 10, **_snap())
+    block = tmp_path / "snapshots" / "snapshot_000000010_contacts.vtp"
+    block.write_bytes(b"\x80\x04garbage that is not XML")
+    with pytest.raises(DataFormatError, match="not a readable VTK XML PolyData") as ei:
+        read_snapshot(tmp_path, 10)
+    assert "\n" not in str(ei.value)
+
+
+def test_pyvista_floor_is_a_version_that_refuses_pickles():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(d for d in deps if d.replace(" ", "").lower().startswith("pyvista"))
+    floor = re.search(r">=\s*([0-9.]+)", spec)
+    assert floor, spec
+    # pyvista 0.49.0 is the first release whose pv.read refuses .pkl (pyvista PR #8677)
+    assert tuple(int(x) for x in floor.group(1).split(".")[:2]) >= (0, 49), spec

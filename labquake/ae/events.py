@@ -65,6 +65,23 @@ class ContactState:
         o = np.argsort(key, kind="stable")
         return cls(int(step), int(n_particles), lo[o], hi[o], key[o], f[o], p[o])
 
+    def to_state(self) -> dict[str, Any]:
+        """The state as plain data (arrays and scalars) for a checkpoint."""
+        return {"step": self.step, "n_particles": self.n_particles, "i": self.i, "j": self.j, "key": self.key,
+                "force_i": self.force_i, "point": self.point}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ContactState":
+        """Rebuild from :meth:`to_state` (the arrays are already normalised and sorted)."""
+        i = np.asarray(state["i"], dtype=np.int64)
+        j = np.asarray(state["j"], dtype=np.int64)
+        key = np.asarray(state["key"], dtype=np.int64)
+        f = np.asarray(state["force_i"], dtype=float).reshape(-1, 3)
+        p = np.asarray(state["point"], dtype=float).reshape(-1, 3)
+        if not (len(i) == len(j) == len(key) == len(f) == len(p)):
+            raise ValueError("contact state: arrays of unequal length")
+        return cls(int(state["step"]), int(state["n_particles"]), i, j, key, f, p)
+
     def outward(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Contacts with exactly one particle in ``source``: (key, force on the outside particle, point)."""
         ins_i = np.isin(self.i, source)
@@ -136,6 +153,64 @@ class AERecorder:
         self._next_id = 0
         self.crack_event: list[int] = []  # event id of every crack seen, in order
         self._dropped: set[int] = set()
+
+    def to_state(self) -> dict[str, Any]:
+        """The recorder as plain data (arrays and scalars) for a checkpoint.
+
+        Open events that share a force reference (cracks of one chunk) share it in the
+        state too.
+        """
+        refs: list[ContactState] = []
+        ref_index: dict[int, int] = {}
+        events = []
+        for ev in self._open:
+            k = ref_index.get(id(ev.ref))
+            if k is None:
+                k = ref_index[id(ev.ref)] = len(refs)
+                refs.append(ev.ref)
+            events.append({
+                "event_id": ev.event_id, "step_start": ev.step_start, "ref": k,
+                "xyz": np.asarray(ev.xyz, dtype=float).reshape(-1, 3), "size": np.asarray(ev.size, dtype=float),
+                "particles": np.array(sorted(ev.particles), dtype=np.int64), "n_fault": ev.n_fault,
+                "best_m": ev.best_m, "best_m0": float(ev.best_m0), "last_sample": ev.last_sample,
+                "last_crack": ev.last_crack,
+            })
+        cols = list(self._rows[0]) if self._rows else []
+        rows = {c: np.asarray([r[c] for r in self._rows]) for c in cols}
+        return {"space_window": self.space_window, "time_window": self.time_window, "dt": self.dt,
+                "extend": self.extend, "next_id": self._next_id, "refs": [r.to_state() for r in refs],
+                "open": events, "row_columns": cols, "rows": rows,
+                "crack_event": np.asarray(self.crack_event, dtype=np.int64),
+                "dropped": np.array(sorted(self._dropped), dtype=np.int64)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "AERecorder":
+        """Rebuild a recorder from :meth:`to_state`."""
+        self = cls(state["space_window"], int(state["time_window"]), float(state["dt"]), bool(state["extend"]))
+        self._next_id = int(state["next_id"])
+        refs = [ContactState.from_state(r) for r in state["refs"]]
+        for e in state["open"]:
+            ev = _Event(event_id=int(e["event_id"]), step_start=int(e["step_start"]), ref=refs[int(e["ref"])])
+            ev.xyz = list(np.asarray(e["xyz"], dtype=float).reshape(-1, 3))
+            ev.size = [float(x) for x in e["size"]]
+            ev.particles = {int(x) for x in e["particles"]}
+            ev.n_fault = int(e["n_fault"])
+            ev.best_m = None if e["best_m"] is None else np.asarray(e["best_m"], dtype=float).reshape(3, 3)
+            ev.best_m0 = float(e["best_m0"])
+            ev.last_sample = int(e["last_sample"])
+            ev.last_crack = int(e["last_crack"])
+            if len(ev.xyz) != len(ev.size):
+                raise ValueError("AE recorder: an open event has unequal crack arrays")
+            self._open.append(ev)
+        cols = [str(c) for c in state["row_columns"]]
+        rows = state["rows"]
+        n = len(rows[cols[0]]) if cols else 0
+        if any(len(rows[c]) != n for c in cols):
+            raise ValueError("AE recorder: event columns of unequal length")
+        self._rows = [{c: rows[c][k] for c in cols} for k in range(n)]
+        self.crack_event = [int(x) for x in state["crack_event"]]
+        self._dropped = {int(x) for x in state["dropped"]}
+        return self
 
     @property
     def active(self) -> bool:

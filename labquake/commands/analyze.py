@@ -45,12 +45,18 @@ def _campaign_analysis_options(campaign_dir: str) -> dict:
     """The ``[campaign.analysis]`` table of ``CAMPAIGN_DIR/campaign.toml`` (empty if none)."""
     from pathlib import Path
 
+    from labquake.batch import check_campaign_options
+    from labquake.errors import ConfigError
     from labquake.io.rundir import read_toml
 
     spec = Path(campaign_dir) / "campaign.toml"
     if not spec.is_file():
         return {}
-    options = read_toml(spec).get("campaign", {}).get("analysis", {})
+    camp = read_toml(spec).get("campaign", {})
+    options = camp.get("analysis", {}) if isinstance(camp, dict) else {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{spec}: [campaign.analysis] must be a table of keyword arguments")
+    options = check_campaign_options("analysis", options, lambda msg: ConfigError(f"{spec}: {msg}"))
     if isinstance(options.get("metrics"), (list, tuple)):
         options["metrics"] = ",".join(options["metrics"])
     return {k: v for k, v in options.items() if k in _DEFAULTS}

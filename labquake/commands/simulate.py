@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="run config (TOML), e.g. simulations/quick.toml")
     parser.add_argument("--out", required=True, help="run directory to write (must not exist, unless --resume)")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    parser.add_argument("--threads", type=int, default=1, help="engine threads (default 1; the catalog does not depend on it)")
+    parser.add_argument("--threads", type=int, default=1, help="engine threads (default 1); N > 1 forces the threaded force path; the catalog does not depend on it")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

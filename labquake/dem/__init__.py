@@ -32,6 +32,16 @@ Contact laws (SI)
    |Fs|/A + |M_t|·R/J > c + (Fn/A)·tanφ (Fn compression +). Afterwards the pair is a linear
    frictional contact with ``residual_mu`` (and keeps the rolling resistance, if any).
    New contacts formed later between particles of the same side use ``LinearContact``.
+2b. Flat joint (:class:`FlatJoint`, Potyondy 2012), the alternative rock bond: a disc of
+   radius λ·min(ri, rj) split into Nr × Nal elements (1 × 3 in the reference). The two
+   rigid faces give a linear normal-displacement field over the disc; each element carries
+   the normal force and stress moment of its part of that field and its own shear force,
+   so bending and twisting are carried element by element (total bending stiffness
+   exactly k̄n·πR⁴/4). Each element breaks on its own average stresses (tension, or
+   Coulomb shear); a broken element carries compression only and slides with
+   ``residual_mu``. The joint replaces the linear contact of its pair, is installed
+   stress-free across the pair's gap and persists while its faces interact. Details:
+   :mod:`labquake.dem.laws.flat_joint`.
 3. Smooth joint (:class:`SmoothJoint`) for pairs with side[i] != side[j]: the contact
    normal is the fixed joint-plane normal (oriented from side-0 to side-1 particles, the
    block with the larger mean projection on the normal decides). Normal and shear force
@@ -39,7 +49,8 @@ Contact laws (SI)
    (stiffness per area × area). Bonded: breaks in tension when −Fn/A > σ_t, in shear when
    |Fs|/A > c + (Fn/A)·tanφ. Unbonded (after a break, or contacts formed later across the
    fault): no tension, |Fs| ≤ residual_mu·Fn; the contact exists while the spheres overlap.
-Every bond failure emits one crack record (step after which it broke, contact point,
+Every bond failure emits one crack record (a flat joint: one per element, at the element's
+centroid, size = √(A_e/π)) (step after which it broke, contact point,
 normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids, a < b).
 
 Walls
@@ -117,6 +128,7 @@ from .params import (
     MODE_SHEAR,
     MODE_TENSION,
     ConfiningCylinder,
+    FlatJoint,
     LinearContact,
     Platens,
     RockBond,
@@ -127,6 +139,7 @@ __all__ = [
     "Engine",
     "LinearContact",
     "RockBond",
+    "FlatJoint",
     "SmoothJoint",
     "Platens",
     "ConfiningCylinder",

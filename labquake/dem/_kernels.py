@@ -26,6 +26,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .laws._vector import FASTMATH
+from .laws.flat_joint import FJ_E0, FJ_ESTRIDE, FJ_T1
+from .laws.flat_joint import flat_joint
+from .laws.linear import linear_contact, rolling_resistance
+from .laws.parallel_bond import parallel_bond
+from .laws.smooth_joint import smooth_joint_failure, smooth_joint_residual, smooth_joint_trial
+
 # ---- parameter vector layout (prm, float64)
 P_DT = 0
 P_KN = 1
@@ -49,6 +56,8 @@ P_HASJ = 18
 P_ALPHA = 19
 P_SKIN = 20
 P_BRM = 21
+P_NFJ = 22  # flat-joint elements per rock bond (0: parallel bonds)
+P_BETA = 23  # parallel-bond moment contribution factor
 NPRM = 24
 
 # ---- wall state layout (wal, float64)
@@ -110,54 +119,28 @@ CHUNK = 512  # slots per event-flag chunk
 # fast-math flags of the pair kernel: no reassociation (results must not depend on how the
 # surrounding code is optimised); contraction into FMA and reciprocal tricks are local to
 # each expression and identical in every specialisation of the same source.
-_FM = {"nnan", "ninf", "nsz", "contract"}
+_FM = FASTMATH
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _rot_keep(x, y, z, nx, ny, nz):
-    """Project (x,y,z) onto the plane normal to n and restore its length.
-
-    The length factor is 1/sqrt(1 - q) with q = (v·n)²/|v|²; for the small q of one time
-    step its series 1 + q/2 + 3q²/8 is used (relative error < 1e-12 for q < 1e-4).
-    """
-    old2 = x * x + y * y + z * z
-    if old2 == 0.0:
-        return 0.0, 0.0, 0.0
-    d = x * nx + y * ny + z * nz
-    x -= d * nx
-    y -= d * ny
-    z -= d * nz
-    q = d * d / old2
-    if q < 1e-4:
-        f = 1.0 + q * (0.5 + 0.375 * q)
-    elif q < 1.0:
-        f = math.sqrt(1.0 / (1.0 - q))
-    else:
-        return 0.0, 0.0, 0.0
-    return x * f, y * f, z * f
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
-def _cap_vector(x, y, z, cap):
-    """Scale (x, y, z) down to length ``cap`` if it is longer (Coulomb / rolling limit).
-    Scalars only, so it inlines without reference counting. Returns x, y, z, capped."""
-    v2 = x * x + y * y + z * z
-    if v2 > cap * cap:
-        f = cap / math.sqrt(v2)
-        return x * f, y * f, z * f, True
-    return x, y, z, False
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
+def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
     """Pair forces of slots s0..s1-1; updates the pairs' history.
 
     ``scatter``: add the forces to ``frc``/``trq`` directly (serial path, slot order);
     otherwise store them per slot in ``pf`` (force on i), ``pti``, ``ptj`` for the
     deterministic per-particle reduction. Bond failures are flagged in ``evs`` (1 tension,
-    2 shear) and ``chf`` (per CHUNK of slots). The body is written inline (no call taking
-    arrays), which keeps numba's reference counting out of the hot loop.
+    2 shear; for a flat joint 2 bits per element) and ``chf`` (per CHUNK of slots).
+
+    The loop only decides which law a pair follows; the laws are the inlined functions of
+    :mod:`labquake.dem.laws` (scalars in, scalars out, so no reference counting in the
+    hot loop):
+
+    * side[i] != side[j] with a joint: smooth joint (bonded or not);
+    * a rock pair holding a flat joint (``prm[P_NFJ]`` elements, ``pbd[s] >= 0``): the
+      flat joint alone, bonded or broken, while its faces interact;
+    * any other pair: linear contact (+ rolling resistance) while the spheres overlap,
+      plus the parallel bond while it is intact.
     """
     # parameters in locals: stores into the history arrays could alias prm otherwise
     c_dt = prm[P_DT]
@@ -179,6 +162,8 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
     c_rmu = prm[P_RMU]
     c_bkn = prm[P_BKN]
     c_bks = prm[P_BKS]
+    c_nfj = prm[P_NFJ]
+    c_beta = prm[P_BETA]
     has_roll = roll.shape[0] > 0
     for s in range(s0, s1):
         # unsigned indices: no negative-index wraparound code
@@ -194,7 +179,9 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
             d2 = dx * dx + dy * dy + dz * dz
             st = pst[s]
             bonded = (st & F_BONDED) != 0
-            if (not bonded) and d2 >= rsum * rsum:
+            cross = c_hasj != 0.0 and side[i] != side[j]
+            fjp = c_nfj != 0.0 and (not cross) and pbd[s] >= 0
+            if (not bonded) and (not fjp) and d2 >= rsum * rsum:
                 if st & F_TOUCH:
                     hist[s, 0] = 0.0
                     hist[s, 1] = 0.0
@@ -231,7 +218,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
             mjz = 0.0
             ev = 0
             newst = st
-            if c_hasj != 0.0 and side[i] != side[j]:
+            if cross:
                 # ---------------- smooth joint
                 sg = c_jsgn if side[i] == 0 else -c_jsgn
                 jx = sg * c_jnx
@@ -248,23 +235,12 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                 if (not bonded) and ov <= 0.0:
                     r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
                     break
-                # translational relative motion only; the force acts at the particle centres
-                vx = vel[j, 0] - vel[i, 0]
-                vy = vel[j, 1] - vel[i, 1]
-                vz = vel[j, 2] - vel[i, 2]
-                vn = vx * jx + vy * jy + vz * jz
-                fn = hist[s, 3] - c_jkn * area * vn * dt
-                kst = c_jks * area * dt
-                fsx = hist[s, 0] - kst * (vx - vn * jx)
-                fsy = hist[s, 1] - kst * (vy - vn * jy)
-                fsz = hist[s, 2] - kst * (vz - vn * jz)
+                # relative motion of the contact point (rotations included, as PFC); the
+                # force acts at the contact point
+                fn, fsx, fsy, fsz = smooth_joint_trial(hist[s, 0], hist[s, 1], hist[s, 2], hist[s, 3], jx, jy, jz,
+                                                       vx, vy, vz, dt, c_jkn, c_jks, area)
                 if bonded:
-                    fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-                    inv_a = bprop[b, 9]
-                    if -fn * inv_a > bprop[b, 2]:
-                        ev = 1
-                    elif fs * inv_a > bprop[b, 3] + (fn * inv_a) * bprop[b, 4]:
-                        ev = 2
+                    ev = smooth_joint_failure(fn, fsx, fsy, fsz, bprop[b, 9], bprop[b, 2], bprop[b, 3], bprop[b, 4])
                     if ev != 0:
                         bonded = False
                         newst = (newst & ~F_BONDED) | F_BROKEN
@@ -272,13 +248,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                         if ev == 1:
                             fn = 0.0
                 if not bonded:
-                    if fn <= 0.0 or ov <= 0.0:
-                        fn = 0.0
-                        fsx = 0.0
-                        fsy = 0.0
-                        fsz = 0.0
-                    else:
-                        fsx, fsy, fsz, _ = _cap_vector(fsx, fsy, fsz, c_jmu * fn)
+                    fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu)
                 hist[s, 0] = fsx
                 hist[s, 1] = fsy
                 hist[s, 2] = fsz
@@ -287,10 +257,39 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     newst = newst | F_TOUCH
                 else:
                     newst = newst & ~F_TOUCH
-                if newst != st:
-                    pst[s] = newst
-                r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = -(fn * jx + fsx), -(fn * jy + fsy), -(fn * jz + fsz), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ev
-                break
+                fjx = fn * jx + fsx
+                fjy = fn * jy + fsy
+                fjz = fn * jz + fsz
+            elif fjp:
+                # ---------------- flat joint (bonded or broken, while its faces interact)
+                vn = vx * nx + vy * ny + vz * nz
+                b = pbd[s]
+                csg = 1.0 if oid[i] < oid[j] else -1.0
+                fn, fsx, fsy, fsz, mjx, mjy, mjz, ev, anyb, inter = flat_joint(
+                    bfj, fjg, b, bprop[b, 1], bprop[b, 0], bprop[b, 10], bprop[b, 11], bprop[b, 2], bprop[b, 3],
+                    bprop[b, 4], c_bmu, nx, ny, nz, csg, vn, vx - vn * nx, vy - vn * ny, vz - vn * nz,
+                    omg[i, 0], omg[i, 1], omg[i, 2], omg[j, 0], omg[j, 1], omg[j, 2], dt)
+                bfn[b] = fn
+                bfs[b, 0] = fsx
+                bfs[b, 1] = fsy
+                bfs[b, 2] = fsz
+                bmom[b, 0] = mjx
+                bmom[b, 1] = mjy
+                bmom[b, 2] = mjz
+                if inter and c_zeta > 0.0:
+                    mi = mass[i]
+                    mj = mass[j]
+                    fn -= 2.0 * c_zeta * math.sqrt(mi * mj / (mi + mj) * bprop[b, 10] * bprop[b, 0]) * vn
+                if bonded and not anyb:
+                    newst = (newst & ~F_BONDED) | F_BROKEN
+                    bst[b] = 2
+                if inter:
+                    newst = newst | F_TOUCH
+                else:
+                    newst = newst & ~F_TOUCH
+                fjx = fn * nx + fsx
+                fjy = fn * ny + fsy
+                fjz = fn * nz + fsz
             else:
                 vn = vx * nx + vy * ny + vz * nz
                 tx = vx - vn * nx
@@ -298,28 +297,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                 tz = vz - vn * nz
                 if ov > 0.0:
                     # ------------- linear frictional contact
-                    sx, sy, sz = _rot_keep(hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz)
-                    sx += tx * dt
-                    sy += ty * dt
-                    sz += tz * dt
-                    kn = c_kn
-                    ks = c_ks
-                    fel = kn * ov
-                    fn = fel
-                    if c_zeta > 0.0:
-                        mi = mass[i]
-                        mj = mass[j]
-                        meff = mi * mj / (mi + mj)
-                        fn -= 2.0 * c_zeta * math.sqrt(meff * kn) * vn
-                    ftx = -ks * sx
-                    fty = -ks * sy
-                    ftz = -ks * sz
                     mu = c_bmu if (st & F_BROKEN) else c_mu
-                    ftx, fty, ftz, slipping = _cap_vector(ftx, fty, ftz, mu * fel)
-                    if slipping and ks > 0.0:  # keep the spring consistent with the slip force
-                        sx = -ftx / ks
-                        sy = -fty / ks
-                        sz = -ftz / ks
+                    fn, fel, ftx, fty, ftz, sx, sy, sz = linear_contact(
+                        hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz, tx, ty, tz, vn, ov, dt,
+                        c_kn, c_ks, c_zeta, mass[i], mass[j], mu)
                     hist[s, 0] = sx
                     hist[s, 1] = sy
                     hist[s, 2] = sz
@@ -328,16 +309,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                     fjz = fn * nz + ftz
                     if c_rmu > 0.0:
                         rbar = ri * rj / rsum
-                        kr = ks * rbar * rbar
-                        qx, qy, qz = _rot_keep(roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz)
-                        thx = (omg[j, 0] - omg[i, 0]) * dt
-                        thy = (omg[j, 1] - omg[i, 1]) * dt
-                        thz = (omg[j, 2] - omg[i, 2]) * dt
-                        thn = thx * nx + thy * ny + thz * nz
-                        qx -= kr * (thx - thn * nx)
-                        qy -= kr * (thy - thn * ny)
-                        qz -= kr * (thz - thn * nz)
-                        qx, qy, qz, _ = _cap_vector(qx, qy, qz, c_rmu * rbar * fel)
+                        qx, qy, qz = rolling_resistance(
+                            roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz,
+                            (omg[j, 0] - omg[i, 0]) * dt, (omg[j, 1] - omg[i, 1]) * dt, (omg[j, 2] - omg[i, 2]) * dt,
+                            c_ks * rbar * rbar, c_rmu * rbar * fel)
                         roll[s, 0] = qx
                         roll[s, 1] = qy
                         roll[s, 2] = qz
@@ -355,42 +330,14 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                         roll[s, 2] = 0.0
                     newst = newst & ~F_TOUCH
                 if bonded:
-                    # ------------- rock bond (parallel-bond mechanics)
+                    # ------------- parallel bond
                     b = pbd[s]
-                    area = bprop[b, 0]
-                    ib = bprop[b, 6]
-                    jb = 2.0 * ib
-                    bkn = c_bkn
-                    bks = c_bks
-                    fn = bfn[b] - bkn * area * vn * dt
-                    fsx, fsy, fsz = _rot_keep(bfs[b, 0], bfs[b, 1], bfs[b, 2], nx, ny, nz)
-                    kst = bks * area * dt
-                    fsx -= kst * tx
-                    fsy -= kst * ty
-                    fsz -= kst * tz
-                    mx = bmom[b, 0]
-                    my = bmom[b, 1]
-                    mz = bmom[b, 2]
-                    mt = mx * nx + my * ny + mz * nz
-                    mbx, mby, mbz = _rot_keep(mx - mt * nx, my - mt * ny, mz - mt * nz, nx, ny, nz)
-                    thx = (omg[j, 0] - omg[i, 0]) * dt
-                    thy = (omg[j, 1] - omg[i, 1]) * dt
-                    thz = (omg[j, 2] - omg[i, 2]) * dt
-                    thn = thx * nx + thy * ny + thz * nz
-                    kb = bkn * ib
-                    mbx -= kb * (thx - thn * nx)
-                    mby -= kb * (thy - thn * ny)
-                    mbz -= kb * (thz - thn * nz)
-                    mt -= bks * jb * thn
-                    mb = math.sqrt(mbx * mbx + mby * mby + mbz * mbz)
-                    fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
-                    inv_a = bprop[b, 9]
-                    sig = -fn * inv_a + mb * bprop[b, 7]
-                    tau = fs * inv_a + abs(mt) * bprop[b, 8]
-                    if sig > bprop[b, 2]:
-                        ev = 1
-                    elif tau > bprop[b, 3] + (fn * inv_a) * bprop[b, 4]:
-                        ev = 2
+                    fn, fsx, fsy, fsz, mx, my, mz, ev = parallel_bond(
+                        bfn[b], bfs[b, 0], bfs[b, 1], bfs[b, 2], bmom[b, 0], bmom[b, 1], bmom[b, 2],
+                        nx, ny, nz, tx, ty, tz, vn,
+                        (omg[j, 0] - omg[i, 0]) * dt, (omg[j, 1] - omg[i, 1]) * dt, (omg[j, 2] - omg[i, 2]) * dt, dt,
+                        bprop[b, 0], bprop[b, 6], c_bkn, c_bks, bprop[b, 9], bprop[b, 7], bprop[b, 8],
+                        bprop[b, 2], bprop[b, 3], bprop[b, 4], c_beta)
                     if ev != 0:
                         newst = (newst & ~F_BONDED) | F_BROKEN
                         bst[b] = 2
@@ -406,9 +353,6 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
                         bfs[b, 0] = fsx
                         bfs[b, 1] = fsy
                         bfs[b, 2] = fsz
-                        mx = mbx + mt * nx
-                        my = mby + mt * ny
-                        mz = mbz + mt * nz
                         bmom[b, 0] = mx
                         bmom[b, 1] = my
                         bmom[b, 2] = mz
@@ -463,7 +407,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, hist, r
 
 
 @njit(cache=True)
-def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, prm, crf, cri, cnt):
+def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, bfj, fjg, prm, crf, cri, cnt):
+    """Append the crack records of slot ``s``'s failures this step (``ev`` as the pair
+    loop flags them): one for a parallel bond or smooth joint, one per broken element
+    (at its centroid) for a flat joint."""
     i = pi[s]
     j = pj[s]
     dx = pos[j, 0] - pos[i, 0]
@@ -476,33 +423,51 @@ def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, prm, crf, cri, 
     ov = rad[i] + rad[j] - dist
     ai = rad[i] - 0.5 * ov
     b = pbd[s]
-    k = cnt[C_NCRK]
-    if k >= crf.shape[0]:
-        return
     kind = int(bprop[b, 5])
+    cxp = pos[i, 0] + ai * nx
+    cyp = pos[i, 1] + ai * ny
+    czp = pos[i, 2] + ai * nz
+    a = oid[i]
+    c = oid[j]
+    if kind == 0 and prm[P_NFJ] != 0.0:
+        csg = 1.0 if a < c else -1.0
+        t1x = bfj[b, FJ_T1]
+        t1y = bfj[b, FJ_T1 + 1]
+        t1z = bfj[b, FJ_T1 + 2]
+        t2x = csg * (ny * t1z - nz * t1y)
+        t2y = csg * (nz * t1x - nx * t1z)
+        t2z = csg * (nx * t1y - ny * t1x)
+        r = bprop[b, 1]
+        for e in range(fjg.shape[0]):
+            mode = (ev >> (2 * e)) & 3
+            if mode != 0:
+                c1 = r * fjg[e, 1]
+                c2 = r * fjg[e, 2]
+                _crack_row(crf, cri, cnt, cxp + c1 * t1x + c2 * t2x, cyp + c1 * t1y + c2 * t2y,
+                           czp + c1 * t1z + c2 * t2z, nx, ny, nz, r * math.sqrt(fjg[e, 0]), kind, mode, a, c)
+        return
     if kind == 1:
         nx = prm[P_JNX]
         ny = prm[P_JNY]
         nz = prm[P_JNZ]
-        cxp = pos[i, 0] + ai * dx / dist
-        cyp = pos[i, 1] + ai * dy / dist
-        czp = pos[i, 2] + ai * dz / dist
-    else:
-        cxp = pos[i, 0] + ai * nx
-        cyp = pos[i, 1] + ai * ny
-        czp = pos[i, 2] + ai * nz
-    crf[k, 0] = cxp
-    crf[k, 1] = cyp
-    crf[k, 2] = czp
+    _crack_row(crf, cri, cnt, cxp, cyp, czp, nx, ny, nz, bprop[b, 1], kind, ev, a, c)
+
+
+@njit(cache=True)
+def _crack_row(crf, cri, cnt, x, y, z, nx, ny, nz, size, kind, mode, a, c):
+    k = cnt[C_NCRK]
+    if k >= crf.shape[0]:
+        return
+    crf[k, 0] = x
+    crf[k, 1] = y
+    crf[k, 2] = z
     crf[k, 3] = nx
     crf[k, 4] = ny
     crf[k, 5] = nz
-    crf[k, 6] = bprop[b, 1]
+    crf[k, 6] = size
     cri[k, 0] = cnt[C_STEP] + 1
     cri[k, 1] = kind
-    cri[k, 2] = ev - 1
-    a = oid[i]
-    c = oid[j]
+    cri[k, 2] = mode - 1
     cri[k, 3] = min(a, c)
     cri[k, 4] = max(a, c)
     cnt[C_NCRK] = k + 1
@@ -703,9 +668,26 @@ def _permute_rows(a, perm):
 
 
 @njit(cache=True)
+def _flip_bond(bfs, bmom, bfj, bb):
+    """A re-sort reversed the pair of bond ``bb``: its vectors "for j relative to i" flip
+    (shear force and moment; a flat joint's element shear forces). The flat joint's U, g
+    and t1 do not depend on the order."""
+    for d in range(3):
+        bfs[bb, d] = -bfs[bb, d]
+        bmom[bb, d] = -bmom[bb, d]
+    if bfj.shape[0] > 0:
+        for k in range(FJ_E0, bfj.shape[1], FJ_ESTRIDE):
+            for d in range(3):
+                bfj[bb, k + d] = -bfj[bb, k + d]
+
+
+@njit(cache=True)
 def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
-             pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm, crf, cri, cnt, do_sort):
-    """Rebuild the half list (optionally re-sorting particles) and carry pair history over."""
+             pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort):
+    """Rebuild the half list (optionally re-sorting particles) and carry pair history over.
+
+    Pairs beyond the neighbour cutoff stay in the list while they are bonded or, for a
+    flat joint, while its faces still carry force (``F_TOUCH``)."""
     n = pos.shape[0]
     skin = prm[P_SKIN]
     cid, nc = _cell_grid(pos, rad, skin)
@@ -781,14 +763,13 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 bb = pbd[so]
                 npbd[s] = bb
                 if bb >= 0 and flip[so]:
-                    for d in range(3):
-                        bfs[bb, d] = -bfs[bb, d]
-                        bmom[bb, d] = -bmom[bb, d]
+                    _flip_bond(bfs, bmom, bfj, bb)
                 break
-    # intact bonds whose pair drifted beyond the neighbour cutoff stay in the list
+    # bonds (and interacting flat joints) whose pair drifted beyond the cutoff stay in the list
+    keep = F_BONDED | F_TOUCH
     n_extra = 0
     for so in range(m_old):
-        if (not matched[so]) and (pst[so] & F_BONDED):
+        if (not matched[so]) and (pst[so] & keep):
             n_extra += 1
     if n_extra > 0:
         add_a = np.empty(n_extra, dtype=np.int64)
@@ -796,7 +777,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
         add_src = np.empty(n_extra, dtype=np.int64)
         k = 0
         for so in range(m_old):
-            if (not matched[so]) and (pst[so] & F_BONDED):
+            if (not matched[so]) and (pst[so] & keep):
                 add_a[k] = oa[so]
                 add_b[k] = ob[so]
                 add_src[k] = so
@@ -819,9 +800,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 bb = pbd[so]
                 b2[s] = bb
                 if bb >= 0 and flip[so]:
-                    for d in range(3):
-                        bfs[bb, d] = -bfs[bb, d]
-                        bmom[bb, d] = -bmom[bb, d]
+                    _flip_bond(bfs, bmom, bfj, bb)
         nhist = h2
         nroll = r2
         npst = s2
@@ -1034,15 +1013,15 @@ def _move_walls(wal, dt, pos, rad):
 
 
 @njit(cache=True, parallel=True)
-def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                          bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
+def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
     m = pi.shape[0]
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         s0 = c * CHUNK
         s1 = min(s0 + CHUNK, m)
-        _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                    bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
+        _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                    bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
 
 
 @njit(cache=True, parallel=True)
@@ -1079,8 +1058,8 @@ def _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq):
 
 
 @njit(cache=True)
-def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                        bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf):
+def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                        bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
     n = frc.shape[0]
     for p in range(n):
         frc[p, 0] = 0.0
@@ -1089,14 +1068,14 @@ def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst,
         trq[p, 0] = 0.0
         trq[p, 1] = 0.0
         trq[p, 2] = 0.0
-    _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
+    _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
 
 
 @njit(cache=True)
 def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
          pi, pj, istart, jstart, jslots, hist, roll, pst, pbd,
-         bfn, bfs, bmom, bprop, bst, prm, wal, cnt, crf, cri):
+         bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri):
     n = pos.shape[0]
     dt = prm[P_DT]
     hdt = 0.5 * dt
@@ -1108,7 +1087,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     pf = np.empty((mp, 3))
     pti = np.empty((mp, 3))
     ptj = np.empty((mp, 3))
-    evs = np.zeros(m, dtype=np.int8)
+    evs = np.zeros(m, dtype=np.int32)
     chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
     nb = int(wal[W_NTH] * wal[W_NZ])
     binr = np.empty(max(nb, 1))
@@ -1136,28 +1115,28 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
             pi, pj, istart, jstart, jslots, hist, roll, pst, pbd = _rebuild(
                 pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
-                pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, prm, crf, cri, cnt, do_sort)
+                pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort)
             m = pi.shape[0]
             mp = m if nthr > 1 else 0
             pf = np.empty((mp, 3))
             pti = np.empty((mp, 3))
             ptj = np.empty((mp, 3))
-            evs = np.zeros(m, dtype=np.int8)
+            evs = np.zeros(m, dtype=np.int32)
             chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
         # -------- forces
         if nthr > 1 and m >= cnt[C_PARMIN]:
-            _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                                  bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
+            _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                                  bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
             _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)
         else:
-            _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, hist, roll, pst, pbd,
-                                bfn, bfs, bmom, bprop, bst, prm, frc, trq, pf, pti, ptj, evs, chf)
+            _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+                                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
         for c in range(chf.shape[0]):
             if chf[c] != 0:
                 chf[c] = 0
                 for s in range(c * CHUNK, min((c + 1) * CHUNK, m)):
                     if evs[s] != 0:
-                        _emit_cracks(s, evs[s], pi, pj, pos, rad, side, oid, pbd, bprop, prm, crf, cri, cnt)
+                        _emit_cracks(s, evs[s], pi, pj, pos, rad, side, oid, pbd, bprop, bfj, fjg, prm, crf, cri, cnt)
                         evs[s] = 0
         if cnt[C_HASEXT] != 0:
             for p in range(n):
@@ -1193,6 +1172,8 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
 
 @njit(cache=True)
 def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop, prm):
+    # flat joints: bfn/bfs hold the joint's total force (elements summed) as the pair loop
+    # left it; a joint whose faces interact is a contact even across a gap
     """Current contacts: rows of (slot, kind, bonded, fn, fsx, fsy, fsz, nx, ny, nz, px, py, pz, area)."""
     m = pi.shape[0]
     out = np.empty((m, 14))
@@ -1208,13 +1189,14 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
         st = pst[s]
         bonded = (st & F_BONDED) != 0
         joint = prm[P_HASJ] != 0.0 and side[i] != side[j]
-        if ov <= 0.0 and not bonded:
+        b = pbd[s]
+        fjp = prm[P_NFJ] != 0.0 and (not joint) and b >= 0
+        if ov <= 0.0 and not bonded and not (fjp and (st & F_TOUCH)):
             continue
         nx = dx / dist
         ny = dy / dist
         nz = dz / dist
         ai = rad[i] - 0.5 * ov
-        b = pbd[s]
         area = 0.0
         if joint:
             if (not bonded) and hist[s, 3] == 0.0 and hist[s, 0] == 0.0 and hist[s, 1] == 0.0 and hist[s, 2] == 0.0:
@@ -1239,13 +1221,19 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
             fsx = 0.0
             fsy = 0.0
             fsz = 0.0
-            if ov > 0.0:
+            if ov > 0.0 and not fjp:
                 fn = prm[P_KN] * ov
                 fsx = prm[P_KS] * hist[s, 0]
                 fsy = prm[P_KS] * hist[s, 1]
                 fsz = prm[P_KS] * hist[s, 2]
             kind = 1 if b >= 0 else 0
-            if bonded:
+            if fjp:
+                fn = bfn[b]
+                fsx = -bfs[b, 0]
+                fsy = -bfs[b, 1]
+                fsz = -bfs[b, 2]
+                area = bprop[b, 0]
+            elif bonded:
                 fn += bfn[b]
                 fsx -= bfs[b, 0]
                 fsy -= bfs[b, 1]

@@ -10,10 +10,12 @@ import numpy as np
 from labquake.errors import ParameterError
 
 from . import _kernels as K
+from .laws import flat_joint as FJ
 from .params import (
     KIND_FAULT,
     KIND_ROCK,
     ConfiningCylinder,
+    FlatJoint,
     LinearContact,
     Platens,
     RockBond,
@@ -26,12 +28,12 @@ _UNSET = object()
 _PARTICLE_ARRAYS = ("pos", "vel", "omg", "frc", "trq", "rad", "mass", "minv", "iinv", "fixed",
                     "side", "oid", "idx_of", "ext", "x0")
 _PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "pst", "pbd")
-_BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids")
-_OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta")
+_BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids", "bfj")
+_OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta", "fjg")
 
 # bond table columns: area, radius, tensile strength, cohesion, tan(friction angle), kind,
-# I = pi R^4 / 4, R / I, R / J (J = 2 I), 1 / area
-_NBPROP = 10
+# I = pi R^4 / 4, R / I, R / J (J = 2 I), 1 / area, kn and ks per area (Pa/m)
+_NBPROP = 12
 
 # meta vector layout
 _M_DENSITY = 0
@@ -46,7 +48,11 @@ _M_CYLR0 = 8
 _M_HASJ = 9
 _M_SJAREA = 10
 _M_DTGIVEN = 11
-_NMETA = 12
+_M_FJMOD = 12  # flat joint: E*, kn/ks, rings, sectors (0 when the rock bonds are parallel bonds)
+_M_FJRATIO = 13
+_M_FJNR = 14
+_M_FJNA = 15
+_NMETA = 16
 
 
 def _as_positions(positions) -> np.ndarray:
@@ -64,7 +70,7 @@ class Engine:
 
     # ------------------------------------------------------------------ construction
     def __init__(self, positions, radii, density, contact: LinearContact,
-                 bond: RockBond | None = None, joint: SmoothJoint | None = None, side=None,
+                 bond: RockBond | FlatJoint | None = None, joint: SmoothJoint | None = None, side=None,
                  platens: Platens | None = None, cylinder: ConfiningCylinder | None = None,
                  dt: float | None = None, dt_safety: float = 0.2, local_damping: float = 0.0,
                  density_scale: float = 1.0, n_threads: int = 1, skin: float | None = None,
@@ -85,8 +91,8 @@ class Engine:
             raise ParameterError(f"density must be positive, got {density}")
         if not isinstance(contact, LinearContact):
             raise ParameterError("contact must be a labquake.dem.LinearContact")
-        if bond is not None and not isinstance(bond, RockBond):
-            raise ParameterError("bond must be a labquake.dem.RockBond or None")
+        if bond is not None and not isinstance(bond, (RockBond, FlatJoint)):
+            raise ParameterError("bond must be a labquake.dem.RockBond, a labquake.dem.FlatJoint or None")
         if joint is not None and not isinstance(joint, SmoothJoint):
             raise ParameterError("joint must be a labquake.dem.SmoothJoint or None")
         if platens is not None and not isinstance(platens, Platens):
@@ -139,7 +145,17 @@ class Engine:
             kt = np.maximum(kt, platens.kn)
         if cylinder is not None and cylinder.mode == "wall":
             kt = np.maximum(kt, cylinder.kn)
-        if bond is not None:
+        if isinstance(bond, FlatJoint):
+            # a flat joint replaces the contact; k̄n = E*/(ri + rj) is largest for the
+            # smallest pair, 2 r of this particle
+            rb = bond.radius_multiplier * rad
+            a = math.pi * rb * rb
+            ib = 0.25 * math.pi * rb ** 4
+            knpa = bond.modulus / (2.0 * rad)
+            kspa = knpa / bond.stiffness_ratio
+            kt = np.maximum(kt, np.maximum(knpa, kspa) * a)
+            kr = np.maximum(kr, np.maximum(kspa * a * rad * rad, knpa * ib))
+        elif bond is not None:
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
             ib = 0.25 * math.pi * rb ** 4
@@ -220,11 +236,17 @@ class Engine:
         prm[K.P_ZETA] = contact.damping_ratio
         prm[K.P_RMU] = contact.rolling_mu
         prm[K.P_BMU] = contact.mu
-        if bond is not None:
+        prm[K.P_BETA] = 1.0
+        if isinstance(bond, FlatJoint):
+            prm[K.P_NFJ] = bond.n_elements
+            prm[K.P_BMU] = bond.residual_mu
+            prm[K.P_BRM] = bond.radius_multiplier
+        elif bond is not None:
             prm[K.P_BKN] = bond.kn_per_area
             prm[K.P_BKS] = bond.ks_per_area
             prm[K.P_BMU] = bond.residual_mu
             prm[K.P_BRM] = bond.radius_multiplier
+            prm[K.P_BETA] = bond.moment_factor
         if joint is not None:
             u = joint.unit_normal
             prm[K.P_HASJ] = 1.0
@@ -259,6 +281,11 @@ class Engine:
         meta[_M_HASCYL] = 1.0 if cylinder is not None else 0.0
         meta[_M_HASJ] = 1.0 if joint is not None else 0.0
         meta[_M_DTGIVEN] = 1.0 if dt is not None else 0.0
+        if isinstance(bond, FlatJoint):
+            meta[_M_FJMOD] = bond.modulus
+            meta[_M_FJRATIO] = bond.stiffness_ratio
+            meta[_M_FJNR] = bond.n_radial
+            meta[_M_FJNA] = bond.n_circumferential
 
         a = {}
         a["pos"] = pos
@@ -301,6 +328,9 @@ class Engine:
         a["bprop"] = np.zeros((0, _NBPROP))
         a["bst"] = np.zeros(0, dtype=np.int8)
         a["bids"] = np.zeros((0, 2), dtype=np.int64)
+        n_el = bond.n_elements if isinstance(bond, FlatJoint) else 0
+        a["bfj"] = np.zeros((0, FJ.state_width(n_el) if n_el else 0))
+        a["fjg"] = (FJ.element_geometry(bond.n_radial, bond.n_circumferential) if n_el else np.zeros((0, 6)))
         a["prm"] = prm
         a["wal"] = wal
         a["cnt"] = cnt
@@ -322,7 +352,7 @@ class Engine:
         out = K._rebuild(a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
                          a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
                          a["pi"], a["pj"], a["hist"], a["roll"], a["pst"], a["pbd"], a["bfn"], a["bfs"],
-                         a["bmom"], a["bprop"], a["bst"], a["prm"], a["crf"], a["cri"], a["cnt"], sort)
+                         a["bmom"], a["bprop"], a["bst"], a["bfj"], a["prm"], a["crf"], a["cri"], a["cnt"], sort)
         for name, arr in zip(_PAIR_ARRAYS, out):
             a[name] = arr
 
@@ -363,6 +393,18 @@ class Engine:
             raise ParameterError(f"n_threads must be >= 1, got {value}")
         self._a["cnt"][K.C_NTHR] = value
         self._a["meta"][_M_NTHREADS] = value
+
+    @property
+    def parallel_min_pairs(self) -> int:
+        """Neighbour pairs from which the threaded force path runs (with ``n_threads > 1``)."""
+        return int(self._a["cnt"][K.C_PARMIN])
+
+    @parallel_min_pairs.setter
+    def parallel_min_pairs(self, value: int) -> None:
+        value = int(value)
+        if value < 0:
+            raise ParameterError(f"parallel_min_pairs must be >= 0, got {value}")
+        self._a["cnt"][K.C_PARMIN] = value
 
     @property
     def positions(self) -> np.ndarray:
@@ -585,7 +627,7 @@ class Engine:
         sides = a["side"]
         cross = (sides[lo] != sides[hi]) & (a["prm"][K.P_HASJ] != 0.0)
         if np.any(~cross) and self._bond is None:
-            raise ParameterError("install_bonds: rock bonds need a RockBond parameter set (bond=...)")
+            raise ParameterError("install_bonds: rock bonds need a RockBond or FlatJoint parameter set (bond=...)")
         r = a["rad"]
         rmin = np.minimum(r[lo], r[hi])
         area = np.empty(m)
@@ -603,9 +645,15 @@ class Engine:
             rb[cross] = np.sqrt(area[cross] / math.pi)
         b0 = self.n_bonds
         ib = 0.25 * math.pi * rb ** 4
+        if isinstance(self._bond, FlatJoint):
+            knpa = self._bond.modulus / (r[lo] + r[hi])
+            kspa = knpa / self._bond.stiffness_ratio
+        else:
+            knpa = np.full(m, a["prm"][K.P_BKN])
+            kspa = np.full(m, a["prm"][K.P_BKS])
         props = np.column_stack([area, rb, st, co, np.tan(np.deg2rad(ph)),
                                  np.where(cross, KIND_FAULT, KIND_ROCK).astype(float),
-                                 ib, rb / ib, rb / (2.0 * ib), 1.0 / area])
+                                 ib, rb / ib, rb / (2.0 * ib), 1.0 / area, knpa, kspa])
         a["bprop"] = np.ascontiguousarray(np.vstack([a["bprop"], props]))
         a["bfn"] = np.concatenate([a["bfn"], np.zeros(m)])
         a["bfs"] = np.ascontiguousarray(np.vstack([a["bfs"], np.zeros((m, 3))]))
@@ -613,10 +661,18 @@ class Engine:
         a["bst"] = np.concatenate([a["bst"], np.ones(m, dtype=np.int8)])
         ids = np.column_stack([np.minimum(i, j), np.maximum(i, j)])
         a["bids"] = np.ascontiguousarray(np.vstack([a["bids"], ids]))
+        if a["bfj"].shape[1]:
+            # stress-free joints across the current gap; t1 from the centre line oriented
+            # from the lower to the higher user id (not the engine's internal order)
+            d = a["pos"][a["idx_of"][np.maximum(i, j)]] - a["pos"][a["idx_of"][np.minimum(i, j)]]
+            rows = FJ.initial_state(d / np.linalg.norm(d, axis=1, keepdims=True), self._bond.n_elements)
+            a["bfj"] = np.ascontiguousarray(np.vstack([a["bfj"], rows]))
+        else:
+            a["bfj"] = np.zeros((a["bfj"].shape[0] + m, 0))
         a["pst"][slots] = (a["pst"][slots] & ~np.int8(K.F_BROKEN)) | np.int8(K.F_BONDED)
         a["pbd"][slots] = np.arange(b0, b0 + m, dtype=np.int32)
-        # crack buffer: every bond breaks at most once
-        cap = self.n_bonds
+        # crack buffer: every bond (every flat-joint element) breaks at most once
+        cap = self.n_bonds * max(1, a["fjg"].shape[0])
         ncr = int(a["cnt"][K.C_NCRK])
         crf = np.zeros((cap, 7))
         cri = np.zeros((cap, 5), dtype=np.int64)
@@ -624,7 +680,7 @@ class Engine:
         cri[:ncr] = a["cri"][:ncr]
         a["crf"] = crf
         a["cri"] = cri
-        a["cnt"][K.C_NBOND] = cap
+        a["cnt"][K.C_NBOND] = self.n_bonds
         self._bond_index = None
         return m
 
@@ -646,8 +702,8 @@ class Engine:
             out = K._run(n_steps, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"],
                          a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
                          a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"],
-                         a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["prm"],
-                         a["wal"], a["cnt"], a["crf"], a["cri"])
+                         a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["bfj"],
+                         a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"])
         finally:
             numba.set_num_threads(prev)
         for name, arr in zip(_PAIR_ARRAYS, out):
@@ -797,12 +853,15 @@ class Engine:
         pj = a["pj"][s]
         d = np.linalg.norm(a["pos"][pj] - a["pos"][pi], axis=1)
         ov = a["rad"][pi] + a["rad"][pj] - d
-        lin = (kind != 2) & (ov > 0)
+        fj_mode = prm[K.P_NFJ] != 0.0
+        lin = ((kind == 0) | ((kind == 1) & (not fj_mode))) & (ov > 0)
         e += 0.5 * prm[K.P_KN] * np.sum(ov[lin] ** 2)
         h = a["hist"][s[lin], :3]
         e += 0.5 * prm[K.P_KS] * np.sum(h * h)
         rock = (kind == 1) & bonded
-        if np.any(rock):
+        if fj_mode:
+            e += self._flat_joint_energy(a["pbd"][s[kind == 1]])
+        elif np.any(rock):
             b = a["pbd"][s[rock]]
             ar = a["bprop"][b, 0]
             rb = a["bprop"][b, 1]
@@ -818,6 +877,43 @@ class Engine:
             if prm[K.P_JKS] > 0:
                 e += np.sum(0.5 * np.sum(rows[sj, 4:7] ** 2, axis=1) / (prm[K.P_JKS] * ar))
         return float(e)
+
+    def _flat_joint_energy(self, bonds: np.ndarray) -> float:
+        """Strain energy of the listed flat joints: ½k̄n∫u²dA over the elements that are
+        bonded or in compression, plus ½|F_s,e|²/(k̄s A_e)."""
+        a = self._a
+        if bonds.size == 0:
+            return 0.0
+        g_el = a["fjg"]
+        row = a["bfj"][bonds]
+        prop = a["bprop"][bonds]
+        ids = a["bids"][bonds]
+        pi = a["idx_of"][ids[:, 0]]
+        pj = a["idx_of"][ids[:, 1]]
+        n = a["pos"][pj] - a["pos"][pi]  # from the lower to the higher user id
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        t1 = row[:, FJ.FJ_T1:FJ.FJ_T1 + 3]
+        t2 = np.cross(n, t1)
+        g = row[:, FJ.FJ_G:FJ.FJ_G + 3]
+        g1 = np.einsum("ij,ij->i", g, t1)
+        g2 = np.einsum("ij,ij->i", g, t2)
+        u0 = row[:, FJ.FJ_U]
+        area, rad, knpa, kspa = prop[:, 0], prop[:, 1], prop[:, 10], prop[:, 11]
+        e = 0.0
+        for k in range(g_el.shape[0]):
+            ae = area * g_el[k, 0]
+            c1 = rad * g_el[k, 1]
+            c2 = rad * g_el[k, 2]
+            r4 = rad ** 4
+            fe = knpa * ae * (u0 + g1 * c1 + g2 * c2)
+            col = FJ.FJ_E0 + FJ.FJ_ESTRIDE * k
+            on = (row[:, col + 3] != 0.0) | (fe > 0.0)
+            uu = (u0 * u0 * ae + 2.0 * u0 * ae * (g1 * c1 + g2 * c2)
+                  + r4 * (g_el[k, 3] * g1 * g1 + 2.0 * g_el[k, 5] * g1 * g2 + g_el[k, 4] * g2 * g2))
+            e += float(np.sum(0.5 * knpa[on] * uu[on]))
+            fs = row[:, col:col + 3]
+            e += float(np.sum(0.5 * np.einsum("ij,ij->i", fs, fs)[on] / (kspa[on] * ae[on])))
+        return e
 
     def _joint_area(self, pi, pj):
         prm = self._a["prm"]
@@ -869,7 +965,8 @@ class Engine:
             "step": self.step_count,
             "lateral_boundary": lateral,
             "contact_law": "linear Hooke + tangential history (rotated, length kept) + Coulomb",
-            "bond_law": "parallel bond (incremental Fn, Fs, bending and twisting moment)",
+            "bond_law": (f"flat joint ({int(meta[_M_FJNR])} x {int(meta[_M_FJNA])} elements, Potyondy 2012)"
+                         if prm[K.P_NFJ] else "parallel bond (incremental Fn, Fs, bending and twisting moment)"),
             "joint_law": "smooth joint (fixed plane normal, incremental)",
             "integrator": "velocity Verlet (translation and rotation)",
         }
@@ -891,8 +988,13 @@ class Engine:
         prm = a["prm"]
         meta = a["meta"]
         self._contact = LinearContact(prm[K.P_KN], prm[K.P_KS], prm[K.P_MU], prm[K.P_ZETA], prm[K.P_RMU])
-        self._bond = (RockBond(prm[K.P_BKN], prm[K.P_BKS], prm[K.P_BRM], prm[K.P_BMU])
-                      if meta[_M_HASBOND] else None)
+        if not meta[_M_HASBOND]:
+            self._bond = None
+        elif prm[K.P_NFJ]:
+            self._bond = FlatJoint(meta[_M_FJMOD], meta[_M_FJRATIO], prm[K.P_BRM], prm[K.P_BMU],
+                                   int(meta[_M_FJNR]), int(meta[_M_FJNA]))
+        else:
+            self._bond = RockBond(prm[K.P_BKN], prm[K.P_BKS], prm[K.P_BRM], prm[K.P_BMU], prm[K.P_BETA])
         self._joint = (SmoothJoint((prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ]), prm[K.P_JKN], prm[K.P_JKS],
                                    prm[K.P_JMU], prm[K.P_JAREA] or None, prm[K.P_JRM])
                        if prm[K.P_HASJ] else None)

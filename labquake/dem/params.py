@@ -77,12 +77,55 @@ class RockBond:
     ks_per_area: float
     radius_multiplier: float = 1.0
     residual_mu: float = 0.2
+    moment_factor: float = 1.0
 
     def __post_init__(self) -> None:
         _positive("RockBond.kn_per_area", self.kn_per_area)
         _positive("RockBond.ks_per_area", self.ks_per_area, allow_zero=True)
         _positive("RockBond.radius_multiplier", self.radius_multiplier)
         _positive("RockBond.residual_mu", self.residual_mu, allow_zero=True)
+        b = _positive("RockBond.moment_factor", self.moment_factor, allow_zero=True)
+        if b > 1.0:
+            raise ParameterError(f"RockBond.moment_factor must lie in [0, 1], got {b}")
+
+
+@dataclass(frozen=True)
+class FlatJoint:
+    """Flat-joint rock bond (Potyondy 2012; :mod:`labquake.dem.laws.flat_joint`).
+
+    The interface is a disc of radius ``radius_multiplier``·min(ri, rj) split into
+    ``n_radial`` × ``n_circumferential`` elements (the reference: 1 × 3). Stiffness per
+    area k̄n = ``modulus``/(ri + rj) (PFC's effective modulus E*), k̄s = k̄n /
+    ``stiffness_ratio``. ``residual_mu`` is the friction of broken elements. Strengths
+    (tensile strength, cohesion, friction angle) are given per joint to
+    :meth:`Engine.install_bonds`; every element of a joint has its joint's strengths.
+    """
+
+    modulus: float
+    stiffness_ratio: float = 2.5
+    radius_multiplier: float = 1.0
+    residual_mu: float = 0.2
+    n_radial: int = 1
+    n_circumferential: int = 3
+
+    def __post_init__(self) -> None:
+        from .laws.flat_joint import MAX_ELEMENTS
+
+        _positive("FlatJoint.modulus", self.modulus)
+        _positive("FlatJoint.stiffness_ratio", self.stiffness_ratio)
+        _positive("FlatJoint.radius_multiplier", self.radius_multiplier)
+        _positive("FlatJoint.residual_mu", self.residual_mu, allow_zero=True)
+        for name in ("n_radial", "n_circumferential"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ParameterError(f"FlatJoint.{name} must be a positive integer, got {v!r}")
+        if self.n_radial * self.n_circumferential > MAX_ELEMENTS:
+            raise ParameterError(f"FlatJoint: at most {MAX_ELEMENTS} elements (n_radial x n_circumferential), "
+                                 f"got {self.n_radial * self.n_circumferential}")
+
+    @property
+    def n_elements(self) -> int:
+        return int(self.n_radial * self.n_circumferential)
 
 
 @dataclass(frozen=True)

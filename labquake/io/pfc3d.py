@@ -58,7 +58,7 @@ from labquake.errors import ConfigError, DataFormatError, OutputError
 from labquake.geometry import FaultPlane
 from labquake.io.pfc3d_config import CRACK_TYPE_NAMES, PfcImportConfig, load_config
 from labquake.io.pfc3d_text import LAYOUTS, Parsed, parse_header_table, parse_layout
-from labquake.io.rundir import RunDirectory, atomic_write_parquet, validate_table
+from labquake.io.rundir import MARKER, RunDirectory, atomic_write_parquet, has_marker, validate_table, write_marker
 
 __all__ = [
     "BALL_ALIASES",
@@ -1190,22 +1190,30 @@ def _first_line(path: Path) -> str:
 
 
 def _check_target(out: Path, force: bool) -> None:
+    """``out`` must be missing, empty, or (with ``force``) a directory labquake wrote.
+
+    ``--force`` replaces only a directory that holds the labquake marker file
+    (:data:`labquake.io.rundir.MARKER`), never any other non-empty directory.
+    """
     if out.exists():
         if not out.is_dir():
             raise OutputError(f"{out}: exists and is not a directory")
-        if any(out.iterdir()) and not force:
-            raise OutputError(f"{out}: already exists and is not empty; choose another --out (or pass --force to "
-                              f"replace it)")
+        if any(out.iterdir()):
+            if not force:
+                raise OutputError(f"{out}: already exists and is not empty; choose another --out (or pass --force to "
+                                  f"replace it)")
+            if not has_marker(out):
+                raise OutputError(f"{out}: not a directory labquake wrote (no {MARKER} marker file), so --force does "
+                                  "not replace it; choose another --out or remove it yourself")
 
 
 def _install(tmp: Path, out: Path, force: bool) -> None:
     """Move the finished ``tmp`` directory to ``out`` (replacing an empty or, with
-    ``force``, any existing directory)."""
+    ``force``, a labquake-marked directory)."""
     backup = None
     if out.exists():
         if any(out.iterdir()):
-            if not force:
-                raise OutputError(f"{out}: already exists and is not empty")
+            _check_target(out, force)
             backup = out.with_name(f".{out.name}.replaced-{os.getpid()}")
             os.replace(out, backup)
         else:
@@ -1220,11 +1228,13 @@ def _install(tmp: Path, out: Path, force: bool) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def build_and_install(out: Path, fill, force: bool) -> None:
+def build_and_install(out: Path, fill, force: bool, kind: str = "run") -> None:
     """All or nothing: ``fill(tmp_dir)`` in a hidden directory beside ``out``, then move it
     into place; on any error nothing is left behind."""
     tmp = build_in_temp(out, fill)
     try:
+        if not has_marker(tmp):
+            write_marker(tmp, kind)
         _install(tmp, out, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -345,7 +345,7 @@ def _export(run_dir, out_dir, *, run_id: int, plain: bool, trial_size: int | Non
             + dumps_toml(config_to_toml_dict(cfg)), encoding="utf-8")
         report.files.append(("pfc.toml", "dt, sampling, fault, column names"))
 
-    build_and_install(out, fill, force)
+    build_and_install(out, fill, force, kind="pfc-export")
     report.wall_time_s = time.perf_counter() - t0
     return report
 

@@ -264,6 +264,30 @@ def _json_default(o: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
+# The labquake marker: which directories labquake wrote (and ``--force`` may replace)
+# --------------------------------------------------------------------------------------
+
+#: file that every directory labquake writes holds (run directories, PFC exports)
+MARKER = ".labquake"
+
+
+def write_marker(directory: str | os.PathLike, kind: str) -> Path:
+    """Mark ``directory`` as written by labquake (``kind``: ``"run"``, ``"pfc-export"``)."""
+    text = json.dumps({"written_by": "labquake", "kind": str(kind),
+                       "note": "labquake --force may replace this directory"}) + "\n"
+    return atomic_write_text(Path(directory) / MARKER, text)
+
+
+def has_marker(directory: str | os.PathLike) -> bool:
+    """True if ``directory`` holds a labquake marker file written by :func:`write_marker`."""
+    p = Path(directory) / MARKER
+    try:
+        return p.is_file() and not p.is_symlink() and json.loads(p.read_text(encoding="utf-8")).get("written_by") == "labquake"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# --------------------------------------------------------------------------------------
 # TOML
 # --------------------------------------------------------------------------------------
 
@@ -412,6 +436,8 @@ class RunDirectory:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create run directory {self.path}: {exc.strerror or exc}") from exc
+        if not has_marker(self.path):
+            write_marker(self.path, "run")
         atomic_write_text(self.config_path, dumps_toml(config))
         base = {"status": "running", "versions": software_versions(), "units": "SI; compression positive"}
         base.update(meta or {})

@@ -13,7 +13,10 @@ A snapshot at step ``N`` of a run lives in ``<run>/snapshots/``::
                                      point data ``normal``, ``size``, ``step``, ``kind``
                                      (0 rock, 1 fault), ``mode`` (0 tension, 1 shear)
 
-Every block carries the field data ``step``. Each ``.vtp`` is written to a temporary name
+Every block carries the field data ``step``. Reading (:func:`read_snapshot`) is confined:
+each block named by the ``.vtm`` must be a relative ``.vtp`` path that resolves inside the
+run's ``snapshots/`` folder, and is read with VTK's XML PolyData reader only (never chosen
+by file extension, so never a pickle or another format). Each ``.vtp`` is written to a temporary name
 and renamed into place; the ``.vtm`` is written last, so a snapshot exists (is listed by
 :func:`list_snapshots`) only when all of its blocks are complete. Open the ``.vtm`` in
 ParaView (File → Open), or a series of them as a time series.
@@ -253,14 +256,28 @@ def list_snapshots(run_dir: str | os.PathLike | RunDirectory) -> list[int]:
 
 
 def _read_vtp(path: Path):
+    """Read one block with VTK's XML PolyData reader (never by extension, never a pickle)."""
     import pyvista as pv
+    from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-    if not path.exists():
+    if not path.is_file():
         raise DataFormatError(f"{path}: block file missing; rewrite the snapshot")
+    reader = vtkXMLPolyDataReader()
+    errors: list[str] = []
+    # VTK reports problems through events (printed, not raised): collect them instead
+    reader.AddObserver("ErrorEvent", lambda obj, ev: errors.append(ev))
+    reader.AddObserver("WarningEvent", lambda obj, ev: errors.append(ev))
     try:
-        return pv.read(str(path))
-    except Exception as exc:  # VTK raises assorted errors for corrupt files
-        raise DataFormatError(f"{path}: not a readable VTK PolyData file ({type(exc).__name__})") from None
+        if not reader.CanReadFile(str(path)):
+            raise ValueError("not VTK XML PolyData")
+        reader.SetFileName(str(path))
+        reader.Update()
+        out = reader.GetOutput()
+        if errors or out is None:
+            raise ValueError("VTK reported an error")
+        return pv.wrap(out)
+    except Exception as exc:  # VTK raises or reports assorted errors for corrupt files
+        raise DataFormatError(f"{path}: not a readable VTK XML PolyData file ({type(exc).__name__})") from None
 
 
 def _vtm_blocks(vtm: Path) -> dict[str, str]:
@@ -271,6 +288,23 @@ def _vtm_blocks(vtm: Path) -> dict[str, str]:
     except ET.ParseError as exc:
         raise DataFormatError(f"{vtm}: malformed XML ({exc})") from None
     return {ds.get("name", ""): ds.get("file", "") for ds in root.iter("DataSet")}
+
+
+def _block_file(vtm: Path, run_path: Path, name: str, file: str) -> Path:
+    """The path of a block named in the ``.vtm``, confined to the run's ``snapshots/``.
+
+    A block must be a relative path ending in ``.vtp`` that resolves (symbolic links
+    followed) inside ``<run>/snapshots/``; anything else is a one-line error.
+    """
+    folder = (run_path / "snapshots").resolve()
+    if not file or Path(file).is_absolute() or "\\" in file:
+        raise DataFormatError(f"{vtm}: block {name!r} names {file!r}; a block must be a relative .vtp path inside "
+                              "snapshots/; rewrite the snapshot")
+    target = (vtm.parent / file).resolve()
+    if target.suffix.lower() != ".vtp" or not target.is_relative_to(folder):
+        raise DataFormatError(f"{vtm}: block {name!r} names {file!r}, which is not a .vtp file inside {folder}; "
+                              "rewrite the snapshot")
+    return target
 
 
 def read_snapshot(run_dir: str | os.PathLike | RunDirectory, step: int) -> dict[str, Any]:
@@ -294,8 +328,9 @@ def read_snapshot(run_dir: str | os.PathLike | RunDirectory, step: int) -> dict[
     for need in ("particles", "contacts"):
         if need not in files:
             raise DataFormatError(f"{vtm}: no {need!r} block")
-    parts = _read_vtp(vtm.parent / files["particles"])
-    cons = _read_vtp(vtm.parent / files["contacts"])
+    blocks = {k: _block_file(vtm, run_path, k, files[k]) for k in ("particles", "contacts", "cracks") if k in files}
+    parts = _read_vtp(blocks["particles"])
+    cons = _read_vtp(blocks["contacts"])
     out: dict[str, Any] = {
         "step": int(step),
         "positions": np.asarray(parts.points, dtype=np.float64).reshape(-1, 3),
@@ -309,7 +344,7 @@ def read_snapshot(run_dir: str | os.PathLike | RunDirectory, step: int) -> dict[
         "cracks": None,
     }
     if "cracks" in files:
-        cr = _read_vtp(vtm.parent / files["cracks"])
+        cr = _read_vtp(blocks["cracks"])
         pts = np.asarray(cr.points, dtype=np.float64).reshape(-1, 3)
         nrm = np.asarray(cr.point_data["normal"], dtype=np.float64).reshape(-1, 3)
         inv_kind = {v: k for k, v in KIND_CODES.items()}

@@ -2,17 +2,23 @@
 
 A :class:`Specimen` is the geometric sample that several loading runs can share:
 
-* a dense random packing of spheres in the cylinder (:mod:`labquake.specimen.packing`);
+* a dense random packing of spheres in the cylinder (:mod:`labquake.specimen.packing`):
+  PFC radius expansion to the reference's ball counts (``specimen.packing =
+  "expansion"``, the default) or the no-overlap geometric packer (``"geometric"``);
+  ``info`` records the method, porosity and locked-in stress (it goes into meta.json);
 * the block label of each particle (``side``: 0 below / 1 above the saw-cut plane, the
   side its centre lies on); pairs whose particles lie on different sides cross the fault
   and interact through the smooth joint.
 
 Bonds are installed by the experiment once the packing is consolidated to the confining
 stress (:func:`select_bonds` on the consolidated positions, :func:`bond_strengths` drawn
-from the run's seeded generator): the closest pairs, smallest surface gap first, up to
-the target mean coordination number (5.2 in the reference), never farther apart than
-``max_bond_gap`` mean diameters. A pair that crosses the fault becomes a bonded smooth
-joint, any other pair a rock bond.
+from the run's seeded generator). Two rules: with ``specimen.installation_gap`` > 0, every
+pair of one block within that gap (PFC's flat-joint installation gap; the reference
+bonds about 5.2 joints per ball this way) and every pair across the fault within
+``max_bond_gap`` (:func:`select_by_installation_gap`); otherwise the closest pairs,
+smallest surface gap first, up to the target mean coordination number, never farther apart
+than ``max_bond_gap`` mean diameters (:func:`select_bonds`). A pair that crosses the fault
+becomes a bonded smooth joint, any other pair a rock bond.
 
 The specimen file is a compressed ``.npz`` written atomically.
 """
@@ -31,10 +37,18 @@ from scipy.spatial.distance import cdist
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
-from labquake.specimen.packing import Packing, cylinder_solid_fraction, pack_cylinder, pair_gaps
+from labquake.specimen.packing import (
+    Packing,
+    contact_stiffness,
+    cylinder_solid_fraction,
+    love_weber_stress,
+    pack_cylinder,
+    pack_cylinder_expansion,
+    pair_gaps,
+)
 
-__all__ = ["Specimen", "build_specimen", "select_bonds", "bond_strengths", "gaussian_random_field", "asperity_patches", "save_specimen", "load_specimen",
-           "check_matches", "pack_cylinder"]
+__all__ = ["Specimen", "build_specimen", "select_bonds", "select_by_installation_gap", "bond_strengths", "gaussian_random_field", "asperity_patches", "save_specimen", "load_specimen",
+           "check_matches", "pack_cylinder", "pack_cylinder_expansion"]
 
 _FORMAT = 2
 
@@ -90,19 +104,53 @@ def select_bonds(
     return i[o], j[o], gap[o]
 
 
+def select_by_installation_gap(
+    positions: np.ndarray, radii: np.ndarray, side: np.ndarray, installation_gap: float, fault_max_gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs to bond the way PFC installs flat joints: every pair of the same block whose
+    surface gap is at most ``installation_gap`` (m), and every pair across the fault whose
+    gap is at most ``fault_max_gap`` (m; the smooth joints of the saw-cut).
+
+    Returns
+    -------
+    (i, j, gap)
+        Pair indices (i < j) and their surface gaps (m), sorted by (i, j).
+    """
+    i, j, gap = pair_gaps(np.asarray(positions, float), np.asarray(radii, float), max(installation_gap, fault_max_gap))
+    cross = np.asarray(side)[i] != np.asarray(side)[j]
+    keep = np.where(cross, gap <= fault_max_gap, gap <= installation_gap)
+    i, j, gap = i[keep], j[keep], gap[keep]
+    o = np.lexsort((j, i))
+    return i[o], j[o], gap[o]
+
+
 def build_specimen(config: dict[str, Any]) -> Specimen:
     """Pack and cut a specimen from a resolved run config (see :mod:`labquake.config`).
 
-    All random draws come from a generator seeded with ``config['seed']``.
+    ``specimen.packing`` chooses the method (:func:`pack_cylinder_expansion` with
+    ``porosity``, ``n_particles`` and ``packing_stress``, or :func:`pack_cylinder` with
+    ``solid_fraction``). The packing contacts have the engine's contact stiffness (from
+    ``rock.modulus``), so the locked-in stress in ``info`` is in Pa. All random draws come
+    from a generator seeded with ``config['seed']``.
     """
     s = config["specimen"]
     rng = np.random.default_rng([int(config["seed"]), 0x5BEC])
-    packing: Packing = pack_cylinder(
-        rng, 0.5 * s["diameter"], s["length"], s["d_min"], s["d_max"], solid_fraction=s["solid_fraction"]
-    )
+    R = 0.5 * s["diameter"]
+    kn = contact_stiffness(config["rock"]["modulus"], s["d_min"], s["d_max"])
+    packing: Packing
+    if s["packing"] == "expansion":
+        packing = pack_cylinder_expansion(rng, R, s["length"], s["d_min"], s["d_max"], kn, porosity=s["porosity"],
+                                          n_particles=s["n_particles"], target_stress=s["packing_stress"])
+        info = dict(packing.info)
+    elif s["packing"] == "geometric":
+        packing = pack_cylinder(rng, R, s["length"], s["d_min"], s["d_max"], solid_fraction=s["solid_fraction"])
+        sig = love_weber_stress(packing.positions, packing.radii, kn, R, s["length"])
+        info = {"packing": "geometric", "porosity": 1.0 - packing.solid_fraction, "packing_max_overlap": packing.max_overlap,
+                "locked_in_stress": float(np.trace(sig) / 3.0)}
+    else:
+        raise ConfigError(f"specimen.packing must be 'expansion' or 'geometric', got {s['packing']!r}")
     fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
     side = (fault.signed_distance(packing.positions) > 0.0).astype(np.int8)
-    info = {"packing_max_overlap": packing.max_overlap}
     return Specimen(
         positions=packing.positions, radii=packing.radii, side=side, diameter=float(s["diameter"]),
         length=float(s["length"]), d_min=float(s["d_min"]), d_max=float(s["d_max"]),

@@ -20,11 +20,39 @@ __all__ = [
     "bk_figure",
     "distance_figure",
     "save",
+    "short_labels",
     "REFERENCE_RANGES",
 ]
 
 #: Reference ranges of the thesis runs (ye2024.md §5): (mean, sd, min, max)
 REFERENCE_RANGES = {"b": (0.99, 0.27, 0.61, 1.67), "d2": (1.72, 0.15, 1.42, 1.95)}
+
+
+_RUN_NUMBER = __import__("re").compile(r"^run-(\d+)(?:_|$)")
+
+
+def short_labels(names) -> list[str]:
+    """Short labels ``R01``, ``R02``, ... for run names, for figure ticks (the report has the key).
+
+    A campaign run ``run-<NN>_...`` is ``R<NN>`` whatever else is plotted with it, so a label
+    means the same run in every figure. Other names are numbered in sorted order. Labels
+    are made unique.
+    """
+    names = [str(n) for n in names]
+    nums = [_RUN_NUMBER.match(n) for n in names]
+    width = max(2, len(str(len(names))))
+    if all(nums):
+        width = max(width, max(len(str(int(m.group(1)))) for m in nums))
+        out = [f"R{int(m.group(1)):0{width}d}" for m in nums]
+    else:
+        rank = {n: i for i, n in enumerate(sorted(set(names)), 1)}
+        out = [f"R{rank[n]:0{width}d}" for n in names]
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(out):  # duplicates (a run listed twice) get a suffix
+        seen[lab] = seen.get(lab, 0) + 1
+        if seen[lab] > 1:
+            out[i] = f"{lab}.{seen[lab]}"
+    return out
 
 
 def _figure(*args, **kwargs):
@@ -40,7 +68,8 @@ def save(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     from labquake.io.rundir import atomic_write
 
     FigureCanvasAgg(fig)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    # bbox_inches="tight": rotated tick labels are never cut at the figure's edge
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1))
 
 
 def _shade_episodes(ax, episodes: pd.DataFrame) -> None:
@@ -111,22 +140,32 @@ def seismicity_figure(stats: pd.DataFrame):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=3)
     ax_d.set_xticks(x)
-    ax_d.set_xticklabels(stats["run"].astype(str).tolist(), rotation=90, fontsize=7)
+    ax_d.set_xticklabels(short_labels(stats["run"].astype(str).tolist()), rotation=90, fontsize=7)
+    ax_d.set_xlabel("run (key in the report)", fontsize=8)
     return fig
 
 
 def dendrogram_figure(Z_f, Z_m, labels, metric: str, method: str = "single"):
-    """Dendrograms of the foreshock tree Tf and the mainshock tree Tm side by side."""
+    """Dendrograms of the foreshock tree Tf and the mainshock tree Tm, one above the other.
+
+    Leaves carry the short run labels of :func:`short_labels` (the report has the key),
+    rotated upright, and the figure widens with the number of runs so they never overlap.
+    """
     from scipy.cluster.hierarchy import dendrogram
 
-    fig = _figure(figsize=(12, 4.2))
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.2, top=0.92, wspace=0.15)
-    axes = fig.subplots(1, 2)
+    labels = short_labels(labels)
+    n = len(labels)
+    width = max(7.0, 0.28 * n + 1.5)
+    fig = _figure(figsize=(width, 7.5))
+    fig.subplots_adjust(left=0.9 / width, right=1 - 0.2 / width, bottom=0.1, top=0.94, hspace=0.45)
+    axes = fig.subplots(2, 1)
+    fs = 8 if n <= 40 else 6
     for ax, Z, name in ((axes[0], Z_f, "Tf (foreshock clouds)"), (axes[1], Z_m, "Tm (mainshock clouds)")):
-        dendrogram(np.asarray(Z, float), labels=list(labels), ax=ax, leaf_font_size=7, color_threshold=0,
-                   above_threshold_color="k")
+        dendrogram(np.asarray(Z, float), labels=list(labels), ax=ax, leaf_font_size=fs, leaf_rotation=90,
+                   color_threshold=0, above_threshold_color="k")
         ax.set_title(f"{name}: {metric}, {method} linkage", fontsize=9)
         ax.set_ylabel(f"{metric} distance")
+    axes[1].set_xlabel("run (key in the report)", fontsize=8)
     return fig
 
 
@@ -161,15 +200,19 @@ def bk_figure(bk: pd.DataFrame, metric: str):
 
 def distance_figure(D_f, D_m, labels, metric: str):
     """The foreshock and mainshock distance matrices as images."""
-    fig = _figure(figsize=(10, 4.4))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.18, top=0.93, wspace=0.25)
+    labels = short_labels(labels)
+    n = len(labels)
+    side = max(4.5, 0.2 * n + 1.5)
+    fs = 7 if n <= 40 else 5
+    fig = _figure(figsize=(2 * side + 1.6, side + 0.4))
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.1, top=0.94, wspace=0.2)
     axes = fig.subplots(1, 2)
     for ax, D, name in ((axes[0], D_f, "foreshock"), (axes[1], D_m, "mainshock")):
         im = ax.imshow(np.asarray(D, float), cmap="viridis")
         ax.set_title(f"{metric}: {name} clouds", fontsize=9)
-        ax.set_xticks(range(len(labels)))
-        ax.set_yticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=90, fontsize=6)
-        ax.set_yticklabels(labels, fontsize=6)
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+        ax.set_xticklabels(labels, rotation=90, fontsize=fs)
+        ax.set_yticklabels(labels, fontsize=fs)
         fig.colorbar(im, ax=ax, shrink=0.8)
     return fig

@@ -1,0 +1,138 @@
+"""A campaign's per-run distributions against the reference study's own 27 runs (issue 11).
+
+For every run directory under CAMPAIGN_DIR this computes
+
+* peak differential stress and mainshock stress drop (``meta.json``);
+* the b-value: the reference's least-squares estimator on the on-fault events within
+  10 mm of the fault (as ``validate_paper.py``);
+* D: the reference code's correlation dimension of those events' (x, y) positions (radii
+  from 1.5 min(d) to max(d)/2.5);
+* the saw-cut sample's Young's modulus: tangent at 50 % of the peak of the axial stage
+  of ``loading.parquet`` (differential stress against axial strain,
+  :func:`labquake.calibrate.tangent_modulus`);
+* crack counts and the tensile share of rock and of fault cracks;
+
+then prints, for peak, drop, b and D, the mean and standard deviation next to the
+reference's (``ye2024.md``: the 27-run table and the thesis' per-run b and D) and the
+two-sample Kolmogorov-Smirnov p-value (scipy), and the medians of the other quantities
+against the reference's saw-cut targets.
+
+Usage::
+
+    python analysis/reference_distributions.py CAMPAIGN_DIR [--json OUT.json]
+
+Numbers from one machine do not repeat exactly on another (catalogs are not yet portable
+across CPUs), so quote them with that caveat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import ks_2samp
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
+
+from validate_paper import b_value  # noqa: E402
+
+from labquake.calibrate import tangent_modulus  # noqa: E402
+from labquake.errors import InsufficientDataError  # noqa: E402
+from labquake.io.rundir import find_runs  # noqa: E402
+
+#: ye2024.md section 2: the 27 runs (peak, drop in MPa) and the thesis' per-run b and D
+REFERENCE = {
+    "peak": [280, 340, 235, 210, 285, 220, 280, 175, 295, 285, 200, 230, 230, 150,
+             180, 250, 240, 230, 230, 275, 195, 200, 226, 265, 200, 215, 210],
+    "drop": [70, 90, 115, 95, 75, 95, 85, 75, 70, 65, 90, 110, 60, 65,
+             95, 80, 80, 45, 100, 70, 50, 80, 38, 85, 50, 70, 45],
+    "b": [1.67, 0.92, 0.70, 1.07, 1.00, 1.16, 1.12, 0.82, 0.98, 0.63, 0.83, 1.38, 1.08, 1.14,
+          0.70, 1.12, 0.61, 0.98, 0.68, 1.63, 0.89, 1.17, 0.63, 1.00, 0.98, 0.78, 1.01],
+    "D": [1.83, 1.80, 1.69, 1.82, 1.95, 1.47, 1.84, 1.65, 1.84, 1.65, 1.76, 1.54, 1.90, 1.70,
+          1.89, 1.62, 1.87, 1.78, 1.49, 1.79, 1.68, 1.92, 1.61, 1.42, 1.64, 1.56, 1.62],
+}
+#: the reference's saw-cut targets (ye2024.md, thesis parameter sheet)
+TARGETS = {"modulus_gpa": (44.0, 52.0), "rock_tensile_pct": (40.0, 60.0), "fault_tensile_pct": (12.0, 30.0),
+           "fault_cracks": (80.0, 190.0)}
+
+
+def run_row(run) -> dict:
+    """The per-run quantities (NaN where a statistic has too little data)."""
+    from labquake.clouds import fault_events
+    from labquake.geometry import FaultPlane
+    from labquake.seismicity import correlation_dimension
+
+    meta = run.read_meta()
+    row = {"run": run.path.name, "peak": meta["peak_differential_stress"] / 1e6, "drop": meta["stress_drop"] / 1e6,
+           "balls": meta.get("balls", float("nan")), "bonds_per_ball": meta.get("bonds_per_ball", float("nan"))}
+    try:
+        row["b"] = b_value(run, meta, "lsq")[0]
+    except InsufficientDataError:
+        row["b"] = float("nan")
+    ev = fault_events(run.read_table("events"), FaultPlane.from_dict(meta["fault"]), 0.01)
+    try:
+        row["D"] = float(correlation_dimension(ev[["x", "y"]].to_numpy(float), scaling="reference").d2)
+    except InsufficientDataError:
+        row["D"] = float("nan")
+    ld = run.read_table("loading")
+    ax = ld[ld["stage"] == "axial"]
+    try:
+        row["modulus_gpa"] = tangent_modulus(ax["differential_stress"].to_numpy(float),
+                                             ax["axial_strain"].to_numpy(float)
+                                             - float(ax["axial_strain"].iloc[0])) / 1e9
+    except InsufficientDataError:
+        row["modulus_gpa"] = float("nan")
+    cr = run.read_table("cracks", columns=["kind", "mode"])
+    kind, mode = cr["kind"].astype(str), cr["mode"].astype(str)
+    for k in ("rock", "fault"):
+        sel = kind == k
+        row[f"{k}_cracks"] = int(sel.sum())
+        row[f"{k}_tensile_pct"] = 100.0 * float((mode[sel] == "tension").mean()) if sel.any() else float("nan")
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("campaign")
+    ap.add_argument("--json", help="also write the rows and the summary to this JSON file")
+    args = ap.parse_args(argv)
+    runs = sorted((r for r in find_runs(args.campaign) if r.is_complete()), key=lambda r: str(r.path))
+    if not runs:
+        print(f"labquake: error: no complete run directories under {args.campaign}", file=sys.stderr)
+        return 2
+    rows = [run_row(r) for r in runs]
+    cols = ("peak", "drop", "b", "D", "modulus_gpa", "rock_tensile_pct", "fault_tensile_pct", "fault_cracks",
+            "bonds_per_ball")
+    print(f"{'run':36s}" + "".join(f"{c[:9]:>10s}" for c in cols))
+    for r in rows:
+        print(f"{r['run'][:36]:36s}" + "".join(f"{r[c]:10.2f}" for c in cols))
+    summary = {}
+    print(f"\n{len(rows)} runs | quantity | labquake mean +- sd | reference mean +- sd | two-sample KS p")
+    for k, ref in REFERENCE.items():
+        x = np.array([r[k] for r in rows], float)
+        x = x[np.isfinite(x)]
+        ref = np.asarray(ref, float)
+        p = float(ks_2samp(x, ref).pvalue) if x.size else float("nan")
+        summary[k] = {"mean": float(x.mean()) if x.size else float("nan"),
+                      "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
+                      "n": int(x.size), "ref_mean": float(ref.mean()), "ref_sd": float(ref.std(ddof=1)), "ks_p": p}
+        print(f"| {k} | {summary[k]['mean']:.3g} +- {summary[k]['sd']:.2g} (n={x.size}) | "
+              f"{ref.mean():.3g} +- {ref.std(ddof=1):.2g} | {p:.2g} |")
+    for k, (lo, hi) in TARGETS.items():
+        x = np.array([r[k] for r in rows], float)
+        x = x[np.isfinite(x)]
+        med = float(np.median(x)) if x.size else float("nan")
+        summary[k] = {"median": med, "target": [lo, hi], "in_range_runs": int(((x >= lo) & (x <= hi)).sum())}
+        print(f"| {k} | median {med:.3g} | target {lo:g}-{hi:g} | {summary[k]['in_range_runs']} of {x.size} runs in range |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Smooth joint (PFC): the fault contact, whose frame is the fixed joint plane.
+
+The normal is the joint-plane normal (oriented from side-0 to side-1 particles), not the
+centre line, so the two blocks slide past each other along the plane. Normal and shear
+force grow from the relative velocity of the contact point (translation and rotation of
+both particles, as PFC) resolved in that frame (stiffness per area × area); the force
+acts at the contact point, so it turns the particles, and the joint opens or closes where
+they roll. Bonded:
+breaks in tension when −Fn/A > σ_t, in shear when |Fs|/A > c + (Fn/A)·tanφ. Unbonded
+(after a break, or contacts formed later across the fault): no tension, |Fs| ≤ μ_r·Fn,
+and the contact exists while the spheres overlap.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ._failure import failure_mode
+from ._vector import FASTMATH, cap_vector
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def smooth_joint_trial(h0, h1, h2, h3, jx, jy, jz, vx, vy, vz, dt, kn_per_area, ks_per_area, area):
+    """Incremental update: returns the trial ``(fn, fsx, fsy, fsz)`` (fn compression +,
+    shear force stored as the joint's history vector)."""
+    vn = vx * jx + vy * jy + vz * jz
+    fn = h3 - kn_per_area * area * vn * dt
+    kst = ks_per_area * area * dt
+    fsx = h0 - kst * (vx - vn * jx)
+    fsy = h1 - kst * (vy - vn * jy)
+    fsz = h2 - kst * (vz - vn * jz)
+    return fn, fsx, fsy, fsz
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def smooth_joint_failure(fn, fsx, fsy, fsz, inv_area, tensile_strength, cohesion, tan_phi):
+    """Failure mode of a bonded smooth joint under the trial force (0 intact)."""
+    fs = math.sqrt(fsx * fsx + fsy * fsy + fsz * fsz)
+    return failure_mode(-fn * inv_area, fs * inv_area, fn * inv_area, tensile_strength, cohesion, tan_phi)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def smooth_joint_residual(fn, fsx, fsy, fsz, ov, mu):
+    """Unbonded joint: no tension, no force once the spheres separate, Coulomb cap."""
+    if fn <= 0.0 or ov <= 0.0:
+        return 0.0, 0.0, 0.0, 0.0
+    fsx, fsy, fsz, _ = cap_vector(fsx, fsy, fsz, mu * fn)
+    return fn, fsx, fsy, fsz
