@@ -488,7 +488,7 @@ _COLUMNS = ("step", "time", "axial_stress", "confining_stress", "differential_st
 
 
 class _TestState:
-    """Everything of a running test that goes into its checkpoint (plain data)."""
+    """Everything of a running test that goes into its checkpoint (:meth:`to_state`)."""
 
     def __init__(self, spec: CalibrationTest) -> None:
         self.spec = spec
@@ -514,23 +514,76 @@ class _TestState:
         self.n_shear = 0
         self.wall_time = 0.0
 
+    _SCALARS = ("stage", "stage_start", "peak", "peak_row", "stop_reason", "done", "consolidation", "prep_cracks", "bonds",
+                "gap0", "wall_r0", "grip_top", "grip_bottom", "grip_sep0", "velocity", "n_tension", "n_shear", "wall_time")
+
+    def to_state(self) -> dict[str, Any]:
+        """The state as plain data (arrays, JSON scalars, dicts and lists) for
+        :func:`labquake.io.checkpoint.save_checkpoint`."""
+        rows = {c: np.array([r[k] for r in self.rows]) for k, c in enumerate(_COLUMNS)} if self.rows else {}
+        return {
+            "spec": dataclasses.asdict(self.spec),
+            "plain": {k: getattr(self, k) for k in self._SCALARS},
+            "rows": rows,
+            "gauge": None if self.gauge is None else {"ids": self.gauge.ids, "x0": self.gauge.x0, "pinv": self.gauge.pinv},
+            "cracks": self.cracks.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "_TestState":
+        """Rebuild the state from :meth:`to_state`."""
+        from labquake.recorders import CrackLog
+
+        self = cls(CalibrationTest(**state["spec"]))
+        for k in cls._SCALARS:
+            setattr(self, k, state["plain"][k])
+        for k in ("stage_start", "peak_row", "prep_cracks", "n_tension", "n_shear"):
+            setattr(self, k, int(getattr(self, k)))
+        for k in ("peak", "gap0", "wall_r0", "grip_sep0", "velocity", "wall_time"):
+            setattr(self, k, float(getattr(self, k)))
+        self.done = bool(self.done)
+        self.grip_top = np.asarray(self.grip_top, dtype=np.int64)
+        self.grip_bottom = np.asarray(self.grip_bottom, dtype=np.int64)
+        rows = state["rows"]
+        n = len(rows[_COLUMNS[0]]) if rows else 0
+        cols = [rows[c].tolist() for c in _COLUMNS] if n else []
+        self.rows = [tuple(col[i] for col in cols) for i in range(n)]
+        g = state["gauge"]
+        if g is not None:
+            gauge = GaugeFit.__new__(GaugeFit)
+            gauge.ids = np.asarray(g["ids"], dtype=np.int64)
+            gauge.x0 = np.asarray(g["x0"], dtype=float)
+            gauge.pinv = np.asarray(g["pinv"], dtype=float)
+            self.gauge = gauge
+        self.cracks = CrackLog.from_state(state["cracks"])
+        return self
+
 
 def _save_checkpoint(run: Any, eng: Any, state: _TestState) -> None:
-    """The one place a calibration test writes its checkpoint (the experiment's mechanism)."""
-    from labquake.experiment import _checkpoint
+    """The one place a calibration test writes its checkpoint (:mod:`labquake.io.checkpoint`)."""
+    from labquake.io.checkpoint import save_checkpoint
 
-    _checkpoint(run, state, eng)
+    save_checkpoint(run.checkpoint_dir, {"engine": dict(eng.state_dict()), "test": state.to_state()}, int(eng.step_count))
 
 
 def _load_checkpoint(run: Any) -> tuple[Any, _TestState]:
-    """The one place a calibration test reads its checkpoint back."""
-    from labquake.experiment import _restore
+    """The one place a calibration test reads its checkpoint back (one-line error if damaged)."""
+    from labquake.dem import Engine
+    from labquake.io.checkpoint import load_checkpoint
 
-    return _restore(run)
+    tree = load_checkpoint(run.checkpoint_dir)
+    try:
+        return Engine.from_state_dict(tree["engine"]), _TestState.from_state(tree["test"])
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a user-facing error
+        msg = " ".join(str(exc).split())[:120]
+        raise RunStateError(f"{run.checkpoint_dir}: damaged checkpoint ({type(exc).__name__}: {msg}); "
+                            "remove that test's directory and rerun") from None
 
 
 def _has_checkpoint(run: Any) -> bool:
-    return run.checkpoint_dir.is_dir() and any(run.checkpoint_dir.iterdir())
+    from labquake.io.checkpoint import has_checkpoint
+
+    return has_checkpoint(run.checkpoint_dir)
 
 
 def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,

@@ -331,7 +331,8 @@ def test_cli_rerun_skips_and_resume_continues(tiny_cal, tmp_path, capsys):
     with pytest.raises(KeyboardInterrupt):
         calibrate(base, out2, seeds=[3], tests="triaxial30", settings=settings, progress=False, _interrupt_at_step=2000)
     run = RunDirectory(out2 / "triaxial30-seed3")
-    assert run.status == "failed" and run.checkpoint_dir.is_dir()
+    assert run.status == "failed" and (run.checkpoint_dir / "state.json").is_file()  # npz + JSON, no pickle
+    assert not list(run.checkpoint_dir.glob("*.pkl"))
     capsys.readouterr()
     assert main(["calibrate", str(cfg), "--out", str(out2), "--tests", "triaxial30", "--quiet"]) == 0
     assert run.is_complete()
