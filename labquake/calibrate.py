@@ -15,13 +15,17 @@ Tests
 -----
 ``ucs``
     No confinement: the lateral boundary is the engine's membrane boundary at zero
-    pressure (so it applies no force at all). The top platen is driven at the constant
+    pressure (so it applies no force at all). The specimen first settles under the
+    seating stress ``seating_stress_mpa`` on the platens (the experiment's consolidation
+    stage and criteria, with its damping): the packing's locked-in contact forces would
+    otherwise ring through the first part of the test. Then the top platen is driven at the constant
     strain rate ``strain_rate`` (ramped up from zero over ``ramp_steps`` so that no
     stress wave is launched); the bottom platen is fixed. No loading-frame spring (a
     stiff machine).
 ``tension``
     Direct tension: the particles whose centres lie within ``grip_depth`` maximum
-    diameters of either end are grips (driven particles, :meth:`Engine.set_fixed`); the
+    diameters of either end become grips after the same seating stage (driven particles,
+    :meth:`Engine.set_fixed`); the
     top grip moves up at ``tension_strain_rate`` x length, the bottom grip is held. The
     load is the force the specimen exerts on the grips (the grips' total force minus the
     platen force on them), the mean of both ends.
@@ -32,6 +36,18 @@ Tests
 
 Every test stops once its load has fallen ``drop_fraction`` (``tension_drop_fraction``)
 below its running peak, or at ``max_strain`` (``tension_max_strain``).
+
+Quasi-static loading
+--------------------
+The default strain rate is 1 /s (the saw-cut experiment drives its frame at 0.2 m/s,
+1.9 /s). On the paper preset (seed 1, parallel-bond rock) the platen speed is 9e-6 of
+the lattice's P-wave speed, the inertial number at the UCS peak 2e-5, and the two
+platens carry the same load within 1.5 % at every compression peak (``end_imbalance_at_peak``).
+Halving the rate to 0.5 /s changed the UCS by +3.5 %, the tensile strength by +2 %, E by
+0.0 % and nu by +0.002; doubling it to 2 /s changed the UCS by +7 % and E by -0.4 %. The
+strengths scatter without a trend (the failure path differs), while E does not move.
+At 0.25 /s E came out 6 % lower, before any bond broke: not an inertial effect (that would
+be monotonic in the rate); this is left as an open question about the engine.
 
 Measurements
 ------------
@@ -96,7 +112,11 @@ __all__ = [
     "tangent_poisson",
     "mohr_coulomb",
     "GaugeFit",
+    "run_config_for",
+    "unfaulted",
+    "summarize_test",
     "run_test",
+    "write_report",
     "calibrate",
 ]
 
@@ -158,6 +178,8 @@ class CalibrationSettings:
     local_damping
         Local damping while loading (None: the config's ``engine.local_damping``, the
         experiment's axial-loading value).
+    seating_stress_mpa
+        UCS and tension: axial stress (MPa) under which the specimen settles before loading.
     """
 
     strain_rate: float = 1.0
@@ -174,13 +196,15 @@ class CalibrationSettings:
     fit_level: float = 0.5
     fit_window: float = 0.1
     local_damping: float | None = None
+    seating_stress_mpa: float = 1.0
 
     def __post_init__(self) -> None:
         def req(cond: bool, msg: str) -> None:
             if not cond:
                 raise ConfigError(f"calibration.{msg}")
 
-        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "grip_depth"):
+        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "grip_depth",
+                    "seating_stress_mpa"):
             v = getattr(self, key)
             req(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
                 f"{key} must be a number > 0, got {v!r}")
@@ -464,11 +488,11 @@ _COLUMNS = ("step", "time", "axial_stress", "confining_stress", "differential_st
 
 
 class _TestState:
-    """Everything of a running test that goes into its checkpoint (plain data)."""
+    """Everything of a running test that goes into its checkpoint (:meth:`to_state`)."""
 
     def __init__(self, spec: CalibrationTest) -> None:
         self.spec = spec
-        self.stage = "consolidation" if spec.kind == "triaxial" else "loading"
+        self.stage = "consolidation"
         self.stage_start = 0
         self.rows: list[tuple] = []
         self.peak = -math.inf
@@ -490,36 +514,97 @@ class _TestState:
         self.n_shear = 0
         self.wall_time = 0.0
 
+    _SCALARS = ("stage", "stage_start", "peak", "peak_row", "stop_reason", "done", "consolidation", "prep_cracks", "bonds",
+                "gap0", "wall_r0", "grip_top", "grip_bottom", "grip_sep0", "velocity", "n_tension", "n_shear", "wall_time")
+
+    def to_state(self) -> dict[str, Any]:
+        """The state as plain data (arrays, JSON scalars, dicts and lists) for
+        :func:`labquake.io.checkpoint.save_checkpoint`."""
+        rows = {c: np.array([r[k] for r in self.rows]) for k, c in enumerate(_COLUMNS)} if self.rows else {}
+        return {
+            "spec": dataclasses.asdict(self.spec),
+            "plain": {k: getattr(self, k) for k in self._SCALARS},
+            "rows": rows,
+            "gauge": None if self.gauge is None else {"ids": self.gauge.ids, "x0": self.gauge.x0, "pinv": self.gauge.pinv},
+            "cracks": self.cracks.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "_TestState":
+        """Rebuild the state from :meth:`to_state`."""
+        from labquake.recorders import CrackLog
+
+        self = cls(CalibrationTest(**state["spec"]))
+        for k in cls._SCALARS:
+            setattr(self, k, state["plain"][k])
+        for k in ("stage_start", "peak_row", "prep_cracks", "n_tension", "n_shear"):
+            setattr(self, k, int(getattr(self, k)))
+        for k in ("peak", "gap0", "wall_r0", "grip_sep0", "velocity", "wall_time"):
+            setattr(self, k, float(getattr(self, k)))
+        self.done = bool(self.done)
+        self.grip_top = np.asarray(self.grip_top, dtype=np.int64)
+        self.grip_bottom = np.asarray(self.grip_bottom, dtype=np.int64)
+        rows = state["rows"]
+        n = len(rows[_COLUMNS[0]]) if rows else 0
+        cols = [rows[c].tolist() for c in _COLUMNS] if n else []
+        self.rows = [tuple(col[i] for col in cols) for i in range(n)]
+        g = state["gauge"]
+        if g is not None:
+            gauge = GaugeFit.__new__(GaugeFit)
+            gauge.ids = np.asarray(g["ids"], dtype=np.int64)
+            gauge.x0 = np.asarray(g["x0"], dtype=float)
+            gauge.pinv = np.asarray(g["pinv"], dtype=float)
+            self.gauge = gauge
+        self.cracks = CrackLog.from_state(state["cracks"])
+        return self
+
 
 def _save_checkpoint(run: Any, eng: Any, state: _TestState) -> None:
-    """The one place a calibration test writes its checkpoint (the experiment's mechanism)."""
-    from labquake.experiment import _checkpoint
+    """The one place a calibration test writes its checkpoint (:mod:`labquake.io.checkpoint`)."""
+    from labquake.io.checkpoint import save_checkpoint
 
-    _checkpoint(run, state, eng)
+    save_checkpoint(run.checkpoint_dir, {"engine": dict(eng.state_dict()), "test": state.to_state()}, int(eng.step_count))
 
 
 def _load_checkpoint(run: Any) -> tuple[Any, _TestState]:
-    """The one place a calibration test reads its checkpoint back."""
-    from labquake.experiment import _restore
+    """The one place a calibration test reads its checkpoint back (one-line error if damaged)."""
+    from labquake.dem import Engine
+    from labquake.io.checkpoint import load_checkpoint
 
-    return _restore(run)
+    tree = load_checkpoint(run.checkpoint_dir)
+    try:
+        return Engine.from_state_dict(tree["engine"]), _TestState.from_state(tree["test"])
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a user-facing error
+        msg = " ".join(str(exc).split())[:120]
+        raise RunStateError(f"{run.checkpoint_dir}: damaged checkpoint ({type(exc).__name__}: {msg}); "
+                            "remove that test's directory and rerun") from None
 
 
 def _has_checkpoint(run: Any) -> bool:
-    return run.checkpoint_dir.is_dir() and any(run.checkpoint_dir.iterdir())
+    from labquake.io.checkpoint import has_checkpoint
+
+    return has_checkpoint(run.checkpoint_dir)
 
 
-def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int) -> dict[str, Any]:
-    """The run config of one test: the base config with the seed, the test's confinement
-    (``ucs``/``tension``: membrane boundary at zero pressure) and no snapshots."""
+def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
+                   specimen_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The run config of one test: the base config with the seed, the specimen file and,
+    for ``ucs``/``tension``, the membrane boundary (at zero pressure: no lateral boundary).
+
+    The ``[loading]`` table otherwise keeps the base config's values: the tests use its
+    consolidation criteria, while a triaxial test's confining stress is the test's own
+    (``test.confinement`` in meta.json, the measured ``confining_stress`` column). So the
+    config stays valid whatever the experiment requires of its confining stress (e.g. a
+    packing stress below it).
+    """
     from labquake.config import resolve_config
 
     c = copy.deepcopy(dict(cfg))
     c["seed"] = int(seed)
     c["name"] = f"{spec.name}-seed{seed}"
-    if spec.kind == "triaxial":
-        c["loading"]["confining_stress"] = float(spec.confinement)
-    else:
+    if specimen_file is not None:
+        c["specimen"]["file"] = str(specimen_file)
+    if spec.kind != "triaxial":
         c["loading"]["confinement"] = "pressure"  # zero membrane pressure: no lateral boundary
     return resolve_config(c)
 
@@ -544,8 +629,6 @@ def _prepare(cfg: dict[str, Any], specimen: Any, spec: CalibrationTest, settings
     st = _TestState(spec)
     st.cracks = CrackLog()
     st.bonds = install_specimen_bonds(eng, cfg)
-    if spec.kind != "triaxial":
-        _start_loading(cfg, settings, eng, st)
     return eng, st
 
 
@@ -638,8 +721,7 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
     drop = settings.tension_drop_fraction if kind == "tension" else settings.drop_fraction
     rate = settings.tension_strain_rate if kind == "tension" else settings.strain_rate
     est = int(math.ceil(max_strain / rate / eng.dt)) + settings.ramp_steps
-    if kind == "triaxial":
-        est += ld["consolidation_max_steps"] if st.stage == "consolidation" else 0
+    est += ld["consolidation_max_steps"] if st.stage == "consolidation" else 0
     bar = tqdm(total=est, initial=min(int(eng.step_count), est), unit="step", disable=not progress, desc=run.name,
                dynamic_ncols=True, mininterval=0.5, position=position, leave=position == 0)
     t_chunk = time.perf_counter()
@@ -655,7 +737,7 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
                 _set_speed(eng, st, 1.0)
             eng.run(n)
             step = int(eng.step_count)
-            bar.update(n) if bar.n + n <= bar.total else bar.update(max(0, bar.total - bar.n))
+            bar.update(min(n, max(0, bar.total - bar.n)))
             cr = eng.pop_cracks()
             if st.stage == "consolidation":
                 st.prep_cracks += len(cr["step"])
@@ -693,17 +775,25 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
 
 
 def _consolidate(cfg: Mapping[str, Any], settings: CalibrationSettings, eng: Any, st: _TestState) -> None:
-    """The experiment's consolidation criterion (``[loading]``), at the test's confinement."""
+    """The experiment's consolidation (``[loading]`` ramp, tolerance, kinetic-energy ratio
+    and step limits): triaxial tests to their confinement on all sides; UCS and tension
+    to the seating stress on the platens with no lateral stress, which lets the packing's
+    locked-in contact forces settle before loading. Errors are relative to the larger target."""
     ld = cfg["loading"]
-    sig3 = float(st.spec.confinement)
+    if st.spec.kind == "triaxial":
+        sig_a = sig_c = float(st.spec.confinement)
+    else:
+        sig_a, sig_c = settings.seating_stress_mpa * 1e6, 0.0
+    scale = max(sig_a, sig_c)
     step = int(eng.step_count)
     in_stage = step - st.stage_start
     ramp = min(1.0, in_stage / max(ld["consolidation_ramp_steps"], 1))
-    eng.set_cylinder(target_stress=ramp * sig3)
-    eng.set_platens(target_stress=ramp * sig3)
+    if sig_c > 0.0:
+        eng.set_cylinder(target_stress=ramp * sig_c)
+    eng.set_platens(target_stress=ramp * sig_a)
     b = eng.boundary_state()
-    err_a = abs(b["axial_stress"] - sig3) / sig3
-    err_c = abs(b["confining_stress"] - sig3) / sig3
+    err_a = abs(b["axial_stress"] - sig_a) / scale
+    err_c = abs(b["confining_stress"] - sig_c) / scale
     ke = float(eng.kinetic_energy() / max(eng.elastic_energy(), 1e-300))
     done = (in_stage >= max(ld["consolidation_min_steps"], ld["consolidation_ramp_steps"])
             and max(err_a, err_c) < ld["consolidation_tolerance"] and ke < ld["consolidation_ke_ratio"])
@@ -795,7 +885,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
     from labquake.io.rundir import RunDirectory
     from labquake.specimen import load_specimen
 
-    tcfg = run_config_for(cfg, spec, seed)
+    tcfg = run_config_for(cfg, spec, seed, specimen_file)
     run = RunDirectory(out)
     if run.is_complete():
         return run.read_meta()["calibration"]
@@ -810,6 +900,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         if restored is None:
             specimen = unfaulted(load_specimen(specimen_file))
             run.start(tcfg, meta={"name": tcfg["name"], "seed": int(seed), "test": dataclasses.asdict(spec),
+                                  "confining_stress_mpa": spec.confinement / 1e6,
                                   "calibration_settings": settings.to_table(), "specimen_file": str(specimen_file)})
             eng, st = _prepare(tcfg, specimen, spec, settings)
             st.wall_time += time.perf_counter() - t0
@@ -953,8 +1044,9 @@ def _specimen_path(out: Path, cfg: Mapping[str, Any], seed: int) -> Path:
 
 
 def _job(args: tuple) -> dict[str, Any]:
-    cfg, settings, spec, seed, spec_file, out, progress, position = args
-    return run_test(cfg, settings, spec, seed, spec_file, out, progress=progress, position=position)
+    cfg, settings, spec, seed, spec_file, out, progress, position, interrupt = args
+    return run_test(cfg, settings, spec, seed, spec_file, out, progress=progress, position=position,
+                    _interrupt_at_step=interrupt)
 
 
 def calibrate(
@@ -965,6 +1057,7 @@ def calibrate(
     settings: CalibrationSettings | None = None,
     progress: bool = True,
     jobs: int = 1,
+    _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Run the calibration suite and write ``DIR/calibration.json``, ``.md``, ``.parquet``
     and the figures (see the module docstring).
@@ -1009,7 +1102,7 @@ def calibrate(
     t0 = time.perf_counter()
     spec_files = {seed: _specimen_path(out, cfg, seed) for seed in seeds}
     jobs_list = [(dict(cfg), settings, spec, seed, str(spec_files[seed]), str(out / f"{spec.name}-seed{seed}"), progress,
-                  k % max(int(jobs), 1)) for k, (seed, spec) in enumerate((s, t) for s in seeds for t in specs)]
+                  k % max(int(jobs), 1), _interrupt_at_step) for k, (seed, spec) in enumerate((s, t) for s in seeds for t in specs)]
     if int(jobs) > 1 and len(jobs_list) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -1158,6 +1251,13 @@ def _markdown(doc: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['test']} | {r['seed']} | {_fmt(r['peak_mpa'])} | {_fmt(r['sigma1_mpa'])} | {_fmt(r['youngs_gpa'])} | "
                      f"{_fmt(r['youngs_gauge_gpa'])} | {_fmt(r['poisson'], 3)} | {r['cracks_tension']}/{r['cracks_shear']} | "
                      f"{_fmt(r['end_imbalance_at_peak'], 3)} | {r['stop_reason']} | {r['steps']} | {_fmt(r['wall_time_s'], 0)} |")
+    st = doc["settings"]
+    qs = [r for r in doc["per_test"].values() if r.get("platen_speed_over_p_wave_speed") is not None]
+    if qs:
+        lines += ["", f"Loading: axial strain rate {st['strain_rate']:g} /s (tension {st['tension_strain_rate']:g} /s), "
+                  f"platen speed / P-wave speed of the lattice <= {max(r['platen_speed_over_p_wave_speed'] for r in qs):.1e}, "
+                  f"local damping {qs[0].get('local_damping')}; the end imbalance is |top - bottom| / mean platen (grip) "
+                  "stress at the peak (0 = quasi-static)."]
     d = doc["definitions"]
     lines += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
     return "\n".join(lines)
