@@ -15,7 +15,8 @@ For every run directory under CAMPAIGN_DIR this computes
 then prints, for peak, drop, b and D, the mean and standard deviation next to the
 reference's (``ye2024.md``: the 27-run table and the thesis' per-run b and D) and the
 two-sample Kolmogorov-Smirnov p-value (scipy), and the medians of the other quantities
-against the reference's saw-cut targets.
+against the reference's saw-cut targets. When the campaign holds only some of the paper27
+runs (``run-NN_...``), the reference column uses the same rows NN only.
 
 Usage::
 
@@ -112,11 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['run'][:36]:36s}" + "".join(f"{r[c]:10.2f}" for c in cols))
     summary = {}
+    # paper27 run directories are named run-NN_...: NN is the reference's row k
+    idx = [int(r["run"][4:6]) - 1 if r["run"].startswith("run-") and r["run"][4:6].isdigit() else -1 for r in rows]
+    matched = all(0 <= i < 27 for i in idx) and len(set(idx)) == len(idx) and len(idx) < 27
+    if matched:
+        print(f"\nthe {len(rows)} runs are rows {sorted(i + 1 for i in idx)} of the reference's 27: "
+              "the reference column uses those rows only")
     print(f"\n{len(rows)} runs | quantity | labquake mean +- sd | reference mean +- sd | two-sample KS p")
     for k, ref in REFERENCE.items():
         x = np.array([r[k] for r in rows], float)
         x = x[np.isfinite(x)]
         ref = np.asarray(ref, float)
+        if matched:
+            ref = ref[sorted(idx)]
         p = float(ks_2samp(x, ref).pvalue) if x.size else float("nan")
         summary[k] = {"mean": float(x.mean()) if x.size else float("nan"),
                       "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
