@@ -896,7 +896,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         if _has_checkpoint(run):
             restored = _load_checkpoint(run)
     t0 = time.perf_counter()
-    try:
+    with run.failing_on_error("interrupted; rerun the same command to resume from the last checkpoint"):
         if restored is None:
             specimen = unfaulted(load_specimen(specimen_file))
             run.start(tcfg, meta={"name": tcfg["name"], "seed": int(seed), "test": dataclasses.asdict(spec),
@@ -929,14 +929,6 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         run.complete(dt=float(eng.dt), calibration=summary, wall_time_s=float(st.wall_time), steps=int(eng.step_count),
                      stop_reason=st.stop_reason, crack_counts={"rock": int(st.cracks.n), "fault": 0},
                      counts={"loading": len(loading), "cracks": int(st.cracks.n)})
-    except KeyboardInterrupt:
-        if run.meta_path.exists():
-            run.fail("interrupted; rerun the same command to resume from the last checkpoint")
-        raise
-    except Exception as exc:
-        if run.meta_path.exists():
-            run.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return summary
 
 

@@ -387,7 +387,7 @@ def simulate(
         raise OutputError(f"{run.path} is not empty and is not a run directory; choose another --out")
 
     t0 = time.perf_counter()
-    try:
+    with run.failing_on_error("interrupted; rerun with --resume to continue from the last checkpoint"):
         if restored is None:
             if cfg["specimen"]["file"]:
                 specimen = load_specimen(cfg["specimen"]["file"])
@@ -410,14 +410,6 @@ def simulate(
             run.update_meta(status="running")
         _loop(cfg, run, eng, st, progress, _interrupt_at_step, t0)
         _finish(cfg, run, eng, st, t0)
-    except KeyboardInterrupt:
-        if run.meta_path.exists():
-            run.fail("interrupted; rerun with --resume to continue from the last checkpoint")
-        raise
-    except Exception as exc:
-        if run.meta_path.exists():
-            run.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return run
 
 

@@ -31,13 +31,14 @@ Sign convention: compression is positive for every stress in these tables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,22 @@ class RunDirectory:
     def fail(self, error: str, **meta: Any) -> None:
         """Mark the run failed with a one-line error message."""
         self.update_meta(status="failed", error=" ".join(str(error).split()), **meta)
+
+    @contextlib.contextmanager
+    def failing_on_error(self, interrupted: str) -> Iterator[RunDirectory]:
+        """Run a block that writes this run; if it raises, mark the run failed (once
+        ``meta.json`` exists) and re-raise. ``interrupted`` is the message for Ctrl-C,
+        saying how to resume."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            if self.meta_path.exists():
+                self.fail(interrupted)
+            raise
+        except Exception as exc:
+            if self.meta_path.exists():
+                self.fail(f"{type(exc).__name__}: {exc}")
+            raise
 
     # -- config -----------------------------------------------------------------------
     def read_config(self) -> dict[str, Any]:
