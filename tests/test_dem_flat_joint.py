@@ -13,6 +13,7 @@ import pytest
 
 from labquake import dem
 from labquake.dem.laws import flat_joint as FJ
+from labquake.errors import ParameterError
 
 R = 0.0025  # joint radius (m)
 AREA = math.pi * R * R
@@ -300,9 +301,9 @@ def test_flat_joint_checkpoint_continues_identically():
 
 
 def test_flat_joint_parameters_are_validated():
-    with pytest.raises(dem.ParameterError if hasattr(dem, "ParameterError") else Exception):
+    with pytest.raises(ParameterError, match="modulus"):
         dem.FlatJoint(modulus=-1.0)
-    with pytest.raises(Exception, match="n_circumferential"):
+    with pytest.raises(ParameterError, match="n_circumferential"):
         dem.FlatJoint(modulus=1e9, n_circumferential=0)
-    with pytest.raises(Exception, match="at most"):
+    with pytest.raises(ParameterError, match="at most"):
         dem.FlatJoint(modulus=1e9, n_radial=4, n_circumferential=4)

@@ -49,9 +49,9 @@ Contact laws (SI)
    (stiffness per area × area). Bonded: breaks in tension when −Fn/A > σ_t, in shear when
    |Fs|/A > c + (Fn/A)·tanφ. Unbonded (after a break, or contacts formed later across the
    fault): no tension, |Fs| ≤ residual_mu·Fn; the contact exists while the spheres overlap.
-Every bond failure emits one crack record (a flat joint: one per element, at the element's
-centroid, size = √(A_e/π)) (step after which it broke, contact point,
-normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids, a < b).
+Every bond failure emits one crack record: step after which it broke, contact point,
+normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids (a < b). A flat
+joint emits one record per broken element, at the element's centroid, size √(A_e/π).
 
 Walls
 -----

@@ -899,12 +899,12 @@ class Engine:
         g2 = np.einsum("ij,ij->i", g, t2)
         u0 = row[:, FJ.FJ_U]
         area, rad, knpa, kspa = prop[:, 0], prop[:, 1], prop[:, 10], prop[:, 11]
+        r4 = rad ** 4
         e = 0.0
         for k in range(g_el.shape[0]):
             ae = area * g_el[k, 0]
             c1 = rad * g_el[k, 1]
             c2 = rad * g_el[k, 2]
-            r4 = rad ** 4
             fe = knpa * ae * (u0 + g1 * c1 + g2 * c2)
             col = FJ.FJ_E0 + FJ.FJ_ESTRIDE * k
             on = (row[:, col + 3] != 0.0) | (fe > 0.0)
