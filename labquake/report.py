@@ -128,6 +128,18 @@ def stick_slip_stats(loading: pd.DataFrame) -> dict[str, float]:
     return {"peak_mpa": float(s.max()), "after_mpa": float(s[i]), "drop_mpa": float(fall[i])}
 
 
+def mainshock_stats(slips: pd.DataFrame) -> dict[str, float]:
+    """Peak, after and static drop [MPa] of the mainshock in ``slips.parquet`` (the
+    slip event with the largest static drop, :mod:`labquake.slips`); NaN when the run
+    had no slip event."""
+    main = slips[slips["is_mainshock"].to_numpy(dtype=bool)]
+    if len(main) == 0:
+        return {"peak_mpa": math.nan, "after_mpa": math.nan, "drop_mpa": math.nan}
+    m = main.iloc[0]
+    peak = float(m["peak_stress"]) if "peak_stress" in main.columns else float(m["stress_start"])
+    return {"peak_mpa": peak / 1e6, "after_mpa": float(m["stress_end"]) / 1e6, "drop_mpa": float(m["static_drop"]) / 1e6}
+
+
 def _analysis_tables(campaign_dir: Path, warnings_out: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Every ``analysis/*.parquet``; an unreadable one is left out and reported in
     ``warnings_out`` (never silently replaced)."""
@@ -146,7 +158,8 @@ def _analysis_tables(campaign_dir: Path, warnings_out: list[str] | None = None) 
 
 
 def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """One row per complete run: peak, after, drop [MPa] (from the loading curve), the
+    """One row per complete run: peak, after, drop [MPa] (of the mainshock in
+    ``slips.parquet``, or from the loading curve for runs without one), the
     :data:`STAT_COLUMNS` (b and D2) and ``n_events`` (fault events).
 
     b and D2 come from ``analysis/seismicity.parquet`` when the campaign analysis wrote
@@ -160,8 +173,9 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
     rows = []
     for rd in runs:
         row: dict[str, Any] = {"run": rd.name}
-        try:
-            row.update(stick_slip_stats(rd.read_table("loading", ["differential_stress"])))
+        try:  # the slip events where the run has them, else (imported runs) the loading curve
+            row.update(mainshock_stats(rd.read_table("slips")) if rd.has_table("slips")
+                       else stick_slip_stats(rd.read_table("loading", ["differential_stress"])))
         except LabquakeError:
             row.update(peak_mpa=math.nan, after_mpa=math.nan, drop_mpa=math.nan)
         rows.append(row)
@@ -914,5 +928,5 @@ def _read_json(path: Path, warn: list[str] | None = None) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
+__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "mainshock_stats", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
            "per_run_table", "stage_outputs", "stick_slip_stats", "write_report"]

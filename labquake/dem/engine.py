@@ -478,8 +478,9 @@ class Engine:
         a["fixed"][a["idx_of"][np.asarray(ids, dtype=np.int64)]] = 1 if fixed else 0
 
     def set_platens(self, mode=None, velocity=None, target_stress=None, frame_stiffness=_UNSET) -> None:
-        """Change the top-platen control. Switching on a frame spring preloads it with the
-        current platen force, so the load is continuous."""
+        """Change the top-platen control. Switching on a frame spring (or changing the mode)
+        preloads it with the current platen force, so the load is continuous; changing the
+        velocity alone keeps the drive point."""
         w = self._a["wal"]
         if w[K.W_HASP] == 0.0:
             raise ParameterError("this engine has no platens")
@@ -505,10 +506,12 @@ class Engine:
                 if not math.isfinite(kf) or kf <= 0.0:
                     raise ParameterError(f"frame_stiffness must be positive, got {frame_stiffness}")
                 w[K.W_KF] = kf
-        if w[K.W_KF] > 0.0:
-            w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
-        else:
+        if w[K.W_KF] <= 0.0:
             w[K.W_ZD] = w[K.W_ZT]
+        elif mode is not None or frame_stiffness is not _UNSET:
+            w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
+        # a new velocity alone leaves the frame spring's drive point where it is (an
+        # adaptive drive changes speed without a jump in the spring's force)
 
     def set_damping(self, local_damping=None, damping_ratio=None) -> None:
         """Change the PFC local damping α and/or the contact damping ratio ζ between stages

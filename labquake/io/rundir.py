@@ -9,6 +9,7 @@ Layout (see DESIGN.md)::
       loading.parquet    loading curve
       cracks.parquet     every bond failure
       events.parquet     AE events (moment tensors)
+      slips.parquet      stick-slip events from the fault slip rate (simulations only)
       contacts.parquet   monitored fault contacts, long format
       monitored.parquet  one row per monitored contact (which particles, where, model)
       snapshots/         VTK files (.vtp/.vtm) at chosen steps
@@ -78,6 +79,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("fault_slip", "f", "m, mean along-dip offset of the two fault blocks"),
         Column("kinetic_energy", "f", "J"),
     ],
+    # loading.parquet of a simulation also has drive_displacement (m, advance of the
+    # loading frame's drive point since axial loading began); imported runs may lack it
     "cracks": [
         Column("crack_id", "i"),
         Column("step", "i"),
@@ -102,6 +105,15 @@ SCHEMAS: dict[str, list[Column]] = {
         *_cols("iso dev", "f", "N m"),
         Column("n_cracks", "i"),
         Column("on_fault", "b"),
+    ],
+    "slips": [
+        Column("step_start", "i"),
+        Column("step_end", "i"),
+        *_cols("stress_start stress_end static_drop dynamic_overshoot", "f", "Pa, differential stress"),
+        Column("slip", "f", "m, fault slip during the event"),
+        Column("duration", "f", "s"),
+        Column("peak_slip_rate", "f", "m/s, averaged over loading.slip_rate_window steps"),
+        Column("is_mainshock", "b"),
     ],
     "contacts": [
         Column("step", "i"),
