@@ -108,7 +108,7 @@ DEFAULTS: dict[str, Any] = {
         # the drive (labquake.drive): "adaptive" runs the drive point at platen_velocity while the
         # sample is quiet and at platen_velocity / slow_factor while it is dynamic; "constant" never slows
         "drive": "adaptive",
-        "slow_factor": 100.0,
+        "slow_factor": 1000.0,  # slow phases last as long as events and quiet_steps whatever the factor, so a large one is free
         "slow_ke_ratio": 0.5,  # dynamic: kinetic energy above this times the elastic energy at axial start ...
         "slow_crack_count": 10,  # ... or at least this many bond breaks in one sample (0 = ignore) ...
         "quiet_steps": 2000,  # ... and full speed again after this many quiet steps

@@ -10,7 +10,9 @@ while it is not. The sample is *dynamic* when any of these holds in a sample:
 
 * the kinetic energy exceeds ``slow_ke_ratio`` times the sample's elastic energy;
 * at least ``slow_crack_count`` bonds broke since the previous sample;
-* a fault slip event is under way (:class:`labquake.slips.SlipDetector`).
+* a fault slip event is under way (:class:`labquake.slips.SlipDetector`), or the fault
+  slips faster than ``slip_rate_off`` (so that the drive is slow before an event is
+  confirmed: the slip-rate average needs a window to rise above ``slip_rate_on``).
 
 The drive returns to full speed once the sample has been quiet for ``quiet_steps``
 steps. The thresholds are in the config (``[loading]``); the loading frame's spring and

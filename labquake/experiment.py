@@ -551,7 +551,8 @@ def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, f
     if ld["max_displacement"] > 0.0 and st.end_step is None and st.drive_z0 - float(b["z_drive"]) >= ld["max_displacement"]:
         st.stop_reason = "max_displacement"
         st.end_step = step
-    if st.drive.update(step, eng.kinetic_energy(), st.elastic0, new_cracks, st.slips.active):
+    slipping = st.slips.active or st.slips.rate > ld["slip_rate_off"]  # slow down before an event is confirmed
+    if st.drive.update(step, eng.kinetic_energy(), st.elastic0, new_cracks, slipping):
         eng.set_platens(velocity=st.drive.velocity)
 
 

@@ -146,6 +146,13 @@ def test_quick_preset_produces_a_mainshock(tmp_path):
     assert main.peak_slip_rate >= 100 * ld_cfg["platen_velocity"] / ld_cfg["slow_factor"]
     assert main.peak_slip_rate > 5 * ld_cfg["platen_velocity"]
     assert main.reload < 0.1 * main.static_drop
+    # the adaptive drive: full speed while loading, 1/slow_factor during the event
+    def drive_rate(rows):
+        return np.diff(rows.drive_displacement.to_numpy()) / np.diff(rows.time.to_numpy())
+    loading_rows = ax[(ax.step >= ax.step.iloc[0] + ld_cfg["min_axial_steps"]) & (ax.step < main.step_start - ld_cfg["quiet_steps"])]
+    assert np.median(drive_rate(loading_rows)) == pytest.approx(ld_cfg["platen_velocity"], rel=1e-6)
+    during = ax[(ax.step >= main.step_start + 2 * ld_cfg["slip_rate_window"]) & (ax.step <= main.step_end)]
+    np.testing.assert_allclose(drive_rate(during), ld_cfg["platen_velocity"] / ld_cfg["slow_factor"], rtol=1e-3)  # round-off of z
     # the stress falls over the event: the loading curve agrees with the event's start and end
     pre = ax[ax.step <= main.step_start]
     assert pre.differential_stress.max() == pytest.approx(main.peak_stress, rel=0.02)
