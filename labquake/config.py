@@ -112,6 +112,7 @@ DEFAULTS: dict[str, Any] = {
         "slow_ke_ratio": 0.5,  # dynamic: kinetic energy above this times the elastic energy at axial start ...
         "slow_crack_count": 10,  # ... or at least this many bond breaks in one sample (0 = ignore) ...
         "quiet_steps": 2000,  # ... and full speed again after this many quiet steps
+        "max_slow_steps": 50000,  # or after this many slow steps in a row (a sample that never rests); 0 = no limit
         # slip events (labquake.slips): the fault slip rate, averaged over slip_rate_window steps,
         # above slip_rate_on starts an event; below slip_rate_off for slip_quiet_steps ends it
         "slip_rate_on": 0.5,  # m/s
@@ -165,6 +166,7 @@ _INT_KEYS = {
     ("loading", "tail_steps"),
     ("loading", "slow_crack_count"),
     ("loading", "quiet_steps"),
+    ("loading", "max_slow_steps"),
     ("loading", "slip_rate_window"),
     ("loading", "slip_quiet_steps"),
     ("loading", "stop_after_slips"),
@@ -310,7 +312,7 @@ def _validate(cfg: dict[str, Any]) -> None:
     for key in ("stop_min_drop", "max_displacement"):
         _require(ld[key] >= 0.0, f"loading.{key} must be >= 0, got {ld[key]}")
     for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps", "consolidation_ramp_steps", "slow_crack_count",
-                "quiet_steps", "slip_quiet_steps"):
+                "quiet_steps", "slip_quiet_steps", "max_slow_steps"):
         _require(ld[key] >= 0, f"loading.{key} must be >= 0, got {ld[key]}")
     _require(ld["consolidation_max_steps"] >= ld["consolidation_min_steps"], "loading.consolidation_max_steps must be >= loading.consolidation_min_steps")
     _require(ld["max_steps"] > ld["consolidation_max_steps"], f"loading.max_steps ({ld['max_steps']}) must exceed loading.consolidation_max_steps ({ld['consolidation_max_steps']})")

@@ -539,7 +539,10 @@ def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, f
     ld, rec = cfg["loading"], cfg["recording"]
     step = int(eng.step_count)
     new_cracks, st.cracks_since_sample = st.cracks_since_sample, 0
-    if step - st.stage_start < ld["min_axial_steps"] or st.slips is None or st.drive is None:
+    if st.slips is None or st.drive is None:
+        return
+    if step - st.stage_start < ld["min_axial_steps"]:  # no events yet, but the cycle's peak counts
+        st.slips.observe_stress(diff)
         return
     ev = st.slips.update(step, st.loading.fault_slip(eng.positions), diff, float(b["confining_stress"]), float(b["z_drive"]))
     if (ev == "end" and st.trigger_step is None
@@ -575,7 +578,7 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     st.slips = SlipDetector(ld["slip_rate_on"], ld["slip_rate_off"], ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
                             cfg["fault"]["angle_deg"], ld["frame_stiffness"], area)
     st.drive = AdaptiveDrive(ld["platen_velocity"], ld["slow_factor"] if ld["drive"] == "adaptive" else 1.0,
-                             ld["slow_ke_ratio"], ld["slow_crack_count"], ld["quiet_steps"])
+                             ld["slow_ke_ratio"], ld["slow_crack_count"], ld["quiet_steps"], ld["max_slow_steps"])
     c = eng.contacts()
     kind = np.asarray(c["kind"])
     state = st.prev_state
@@ -665,6 +668,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         drive={"mode": cfg["loading"]["drive"], "fast_velocity": cfg["loading"]["platen_velocity"],
                "slow_factor": cfg["loading"]["slow_factor"] if cfg["loading"]["drive"] == "adaptive" else 1.0,
                "slow_steps": int(drive.slow_steps) if drive else 0, "n_slowdowns": int(drive.n_slowdowns) if drive else 0,
+               "n_forced_fast": int(drive.n_forced) if drive else 0,
                "displacement": float(st.drive_z0 - eng.boundary_state()["z_drive"]) if drive else 0.0},
         consolidation=st.consolidation,
         quasi_static={

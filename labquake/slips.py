@@ -144,6 +144,11 @@ class SlipDetector:
         return self
 
     # ------------------------------------------------------------------ update
+    def observe_stress(self, differential: float) -> None:
+        """Track the cycle's peak stress without detecting events (before detection starts)."""
+        if self.open is None:
+            self.peak = max(self.peak, float(differential))
+
     def update(self, step: int, slip: float, differential: float, confining: float, drive_z: float) -> str | None:
         """Feed one sample; returns ``"start"`` or ``"end"`` when an event starts or ends.
 

@@ -141,3 +141,15 @@ def test_the_retired_stop_trigger_is_a_one_line_config_error():
         resolve_config({"loading": {"slip_rate_on": 0.1, "slip_rate_off": 0.2}})
     with pytest.raises(ConfigError, match="loading.drive"):
         resolve_config({"loading": {"drive": "fast"}})
+
+
+def test_a_sample_that_never_rests_cannot_stall_the_drive():
+    d = AdaptiveDrive(0.2, 1000.0, ke_ratio=0.5, crack_count=0, quiet_steps=1000, max_slow_steps=5000)
+    fast_at = []
+    for s in range(0, 20000, 20):
+        d.update(s, kinetic=10.0, elastic=1.0, new_cracks=0, slipping=False)
+        if d.velocity == 0.2:
+            fast_at.append(s)
+    # slow from step 0, forced fast at 5000 for 1000 steps, slow again, forced fast at 11000 ...
+    assert d.n_forced == 3 and fast_at == [*range(5000, 6000, 20), *range(11000, 12000, 20), *range(17000, 18000, 20)]
+    assert AdaptiveDrive.from_state(d.to_state()).to_state() == d.to_state()
