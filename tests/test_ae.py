@@ -115,3 +115,26 @@ def test_each_crack_extends_the_event_window(extend, expected):
           "size": np.full(3, 1e-3), "kind": np.zeros(3, int), "particle_a": np.array([0, 0, 0]),
           "particle_b": np.array([1, 1, 1])}
     assert rec.add_cracks(cr, zero).tolist() == expected
+
+
+def test_wall_contact_of_a_source_particle_enters_the_moment_tensor():
+    """Particle 0 (source) leans on the bottom platen (wall pseudo-id n + 0). Its platen
+    force rises by f along +z at (0, 0, -a): the force of the source on the wall changes
+    by -f e_z at R = (0, 0, -a), so M33 = f a. Without the wall row it would be missing."""
+    n, a, f = 10, 2e-3, 50.0
+    pairs = [(0, 1), (0, n + 0)]  # particle pair and particle-wall contact
+    pts = [[0, 0, 0], [0, 0, -a]]
+    before = _state(0, pairs, [[0, 0, 0], [0, 0, 100.0]], pts, n=n)
+    after = _state(20, pairs, [[0, 0, 0], [0, 0, 100.0 + f]], pts, n=n)
+    assert before.n_wall_contacts == 1
+    k, df, pt = before.outward(np.array([0, 1]))
+    assert k.tolist() == [n * n + 0 * 8 + 0] and df[0].tolist() == [0, 0, -100.0]
+    rec = AERecorder(space_window=0.01, time_window=10)
+    crack = {"step": np.array([5]), "x": np.zeros(1), "y": np.zeros(1), "z": np.zeros(1), "size": np.array([a]),
+             "kind": np.array([0]), "particle_a": np.array([0]), "particle_b": np.array([1])}
+    rec.add_cracks(crack, before)
+    rec.sample(after)
+    ev = rec.events_table().iloc[0]
+    assert ev.m33 == pytest.approx(f * a) and ev.iso == pytest.approx(f * a / 3)
+    with pytest.raises(ValueError):
+        _state(0, [(0, n + 8)], [[0, 0, 0]], [[0, 0, 0]], n=n)  # beyond the wall slots

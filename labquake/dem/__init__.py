@@ -111,6 +111,9 @@ Additions to the API contract
 * ``eng.neighbor_pairs(max_gap=None)``: neighbour-list pairs (user ids) with their gap,
   for choosing the pairs to bond.
 * ``eng.elastic_energy()``, ``eng.momentum()``.
+* ``eng.wall_contacts()``: particle–wall contacts (wall 0 bottom platen, 1 top platen,
+  2 lateral boundary; particle user id; force on the particle; point), recomputed from the
+  wall state with the wall kernel's formulas (for the AE moment tensors).
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
