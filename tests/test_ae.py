@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from labquake.ae import AERecorder, ContactState, iso_dev, moment_magnitude, moment_tensor, scalar_moment
+from labquake.ae import (
+    AERecorder,
+    ContactState,
+    hudson_tk,
+    hudson_uv,
+    iso_dev,
+    iso_ratio,
+    moment_magnitude,
+    moment_tensor,
+    scalar_moment,
+    source_type,
+)
 
 
 def _state(step, pairs, forces, points, n=10):
@@ -61,6 +73,7 @@ def test_single_tensile_crack_with_known_force_change_gives_analytic_moment():
     assert ev.m0 == pytest.approx(m0)
     assert ev.mw == pytest.approx(2 / 3 * np.log10(m0) - 6)
     assert ev.iso == pytest.approx(4 * f * a / 3)
+    assert ev.iso_ratio == pytest.approx(ev.iso / ev.dev) and ev.iso_ratio > 0
     assert ev.radius == pytest.approx(a)
     assert ev.n_cracks == 1 and not ev.on_fault
     assert ev.step_start == 10 and ev.step_end == 40
@@ -138,3 +151,70 @@ def test_wall_contact_of_a_source_particle_enters_the_moment_tensor():
     assert ev.m33 == pytest.approx(f * a) and ev.iso == pytest.approx(f * a / 3)
     with pytest.raises(ValueError):
         _state(0, [(0, n + 8)], [[0, 0, 0]], [[0, 0, 0]], n=n)  # beyond the wall slots
+
+
+def _rotated(eigenvalues, seed=0):
+    q = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))[0]
+    return q @ np.diag(eigenvalues) @ q.T
+
+
+@pytest.mark.parametrize("name, eig, t, k, uv, kind", [
+    ("explosion", (1, 1, 1), 0.0, 1.0, (0.0, 1.0), "tensile"),
+    ("implosion", (-2, -2, -2), 0.0, -1.0, (0.0, -1.0), "implosive"),
+    ("double couple", (1, 0, -1), 0.0, 0.0, (0.0, 0.0), "shear"),
+    ("+CLVD", (2, -1, -1), -1.0, 0.0, (-1.0, 0.0), "CLVD"),
+    ("-CLVD", (-2, 1, 1), 1.0, 0.0, (1.0, 0.0), "CLVD"),
+    # opening crack in a Poisson solid (lambda = mu): eigenvalues lambda + 2 mu, lambda, lambda
+    ("tensile crack", (3, 1, 1), -1.0, 5 / 9, (-4 / 9, 5 / 9), "tensile"),
+    ("closing crack", (-3, -1, -1), 1.0, -5 / 9, (4 / 9, -5 / 9), "implosive"),
+    ("+dipole", (1, 0, 0), -1.0, 1 / 3, (-2 / 3, 1 / 3), "tensile"),
+])
+def test_hudson_source_type_of_the_textbook_sources(name, eig, t, k, uv, kind):
+    """Hudson, Pearce & Rogers (1989): (T, k) and the equal-area (u, v) of pure sources, in
+    any frame and at any scale; and their class."""
+    for seed, scale in ((0, 1.0), (1, 3.7e2)):
+        tt, kk = hudson_tk(scale * _rotated(eig, seed))
+        assert (tt, kk) == (pytest.approx(t, abs=1e-12), pytest.approx(k, abs=1e-12)), name
+    u, v = hudson_uv(tt, kk)
+    assert (float(u), float(v)) == (pytest.approx(uv[0], abs=1e-12), pytest.approx(uv[1], abs=1e-12))
+    assert source_type(tt, kk).tolist() == [kind]
+
+
+def test_hudson_diamond_and_vectorised_forms():
+    # the T = -1 edge and the corners of Hudson's diamond
+    u, v = hudson_uv(np.array([-1.0, -1.0, 1.0, -1.0]), np.array([-0.2, -1.0, 0.2, 0.5]))
+    np.testing.assert_allclose(u, [-4 / 3, 0.0, 4 / 3, -0.5])
+    np.testing.assert_allclose(v, [-1 / 3, -1.0, 1 / 3, 0.5])
+    # stacked tensors give the per-tensor values; every point lies inside the diamond
+    ms = np.stack([_rotated(np.random.default_rng(s).normal(size=3), s) for s in range(200)])
+    t, k = hudson_tk(ms)
+    assert t.shape == k.shape == (200,)
+    assert np.all(np.abs(t) <= 1) and np.all(np.abs(k) <= 1)
+    t1, k1 = hudson_tk(ms[17])
+    assert (t[17], k[17]) == (pytest.approx(t1), pytest.approx(k1))
+    u, v = hudson_uv(t, k)
+    # inside |v| <= 1 - |u| * (something): check against the four edges of the diamond
+    for (x0, y0), (x1, y1) in [((0, 1), (-4 / 3, -1 / 3)), ((-4 / 3, -1 / 3), (0, -1)), ((0, -1), (4 / 3, 1 / 3)),
+                               ((4 / 3, 1 / 3), (0, 1))]:
+        cross = (x1 - x0) * (v - y0) - (y1 - y0) * (u - x0)
+        assert np.all(cross >= -1e-9)
+    assert hudson_tk(np.zeros((3, 3))) == (0.0, 0.0)
+
+
+def test_iso_ratio_is_signed_finite_and_registered_in_events_parquet(tmp_path):
+    from labquake.io.rundir import RunDirectory, atomic_write_parquet, empty_table
+
+    assert iso_ratio(2.0, 4.0) == 0.5 and iso_ratio(-1.0, 2.0) == -0.5
+    np.testing.assert_array_equal(iso_ratio(np.array([1.0, -1.0, 0.0]), np.zeros(3)), [1e12, -1e12, 0.0])
+    assert "iso_ratio" in empty_table("events").columns
+    # an events table written without it (an older run, an import) gets it on reading
+    run = RunDirectory(tmp_path / "r")
+    run.path.mkdir()
+    ev = empty_table("events").drop(columns="iso_ratio")
+    row = {c: 0 for c in ev.columns}
+    row.update(event_id=0, m0=1.0, mw=-6.0, iso=-0.3, dev=1.2, on_fault=False)
+    ev = pd.DataFrame([row]).astype(ev.dtypes.to_dict())
+    atomic_write_parquet(run.table_path("events"), ev)
+    assert run.read_table("events")["iso_ratio"].tolist() == [pytest.approx(-0.25)]
+    run.write_table("events", ev)  # the writer adds it too
+    assert pd.read_parquet(run.table_path("events"))["iso_ratio"].tolist() == [pytest.approx(-0.25)]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labquake.ae.moment import iso_dev, moment_magnitude, moment_tensor, scalar_moment
+from labquake.ae.moment import iso_dev, iso_ratio, moment_magnitude, moment_tensor, scalar_moment
 from labquake.io.rundir import empty_table
 
 __all__ = ["ContactState", "AERecorder"]
@@ -322,7 +322,7 @@ class AERecorder:
             "event_id": ev.event_id, "step_start": ev.step_start, "step_end": ev.last_sample,
             "x": c[0], "y": c[1], "z": c[2], "radius": radius, "m0": ev.best_m0, "mw": moment_magnitude(ev.best_m0),
             "m11": m[0, 0], "m12": m[0, 1], "m13": m[0, 2], "m22": m[1, 1], "m23": m[1, 2], "m33": m[2, 2],
-            "iso": iso, "dev": dev, "n_cracks": len(ev.xyz), "on_fault": ev.n_fault > 0,
+            "iso": iso, "dev": dev, "iso_ratio": iso_ratio(iso, dev), "n_cracks": len(ev.xyz), "on_fault": ev.n_fault > 0,
             "n_fault_cracks": ev.n_fault,
         })
 
