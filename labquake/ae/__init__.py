@@ -9,6 +9,7 @@ clustering time window).
 from labquake.ae.events import AERecorder, ContactState
 from labquake.ae.moment import (
     SOURCE_TYPES,
+    classify_events,
     hudson_tk,
     hudson_uv,
     iso_dev,
@@ -20,4 +21,4 @@ from labquake.ae.moment import (
 )
 
 __all__ = ["AERecorder", "ContactState", "iso_dev", "iso_ratio", "moment_magnitude", "moment_tensor", "scalar_moment",
-           "hudson_tk", "hudson_uv", "source_type", "SOURCE_TYPES"]
+           "hudson_tk", "hudson_uv", "source_type", "classify_events", "SOURCE_TYPES"]

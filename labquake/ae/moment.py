@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["moment_tensor", "scalar_moment", "moment_magnitude", "iso_dev", "iso_ratio", "hudson_tk", "hudson_uv",
-           "source_type", "SOURCE_TYPES"]
+           "source_type", "classify_events", "SOURCE_TYPES"]
 
 #: source-type classes of :func:`source_type`, in report order
 SOURCE_TYPES = ("tensile", "shear", "implosive", "CLVD")
@@ -157,4 +157,34 @@ def source_type(t, k, k_volumetric: float = 0.2, t_double_couple: float = 0.5) -
     out = np.where(np.abs(t) <= t_double_couple, "shear", "CLVD").astype(object)
     out[k >= k_volumetric] = "tensile"
     out[k <= -k_volumetric] = "implosive"
+    return out
+
+
+def classify_events(events, cracks=None):
+    """Hudson source types of an ``events`` table (a new DataFrame, one row per event).
+
+    Columns: ``event_id``, ``on_fault``, ``iso_ratio``, ``hudson_t``, ``hudson_k``,
+    ``hudson_u``, ``hudson_v``, ``source_type`` (:func:`source_type`) and, when the
+    ``cracks`` table (with ``event_id`` and ``mode``) is given, ``crack_modes``:
+    ``tension`` (every crack of the event opened in tension), ``shear`` or ``mixed``.
+    """
+    import pandas as pd
+
+    m = np.zeros((len(events), 3, 3))
+    for (a, b), c in {(0, 0): "m11", (0, 1): "m12", (0, 2): "m13", (1, 1): "m22", (1, 2): "m23", (2, 2): "m33"}.items():
+        m[:, a, b] = m[:, b, a] = events[c].to_numpy(float)
+    t, k = hudson_tk(m) if len(events) else (np.zeros(0), np.zeros(0))
+    u, v = hudson_uv(t, k)
+    ratio = (events["iso_ratio"].to_numpy(float) if "iso_ratio" in events
+             else iso_ratio(events["iso"].to_numpy(float), events["dev"].to_numpy(float)))
+    out = pd.DataFrame({"event_id": events["event_id"].to_numpy(), "on_fault": events["on_fault"].to_numpy(bool),
+                        "iso_ratio": np.asarray(ratio, float).reshape(-1), "hudson_t": np.asarray(t, float).reshape(-1),
+                        "hudson_k": np.asarray(k, float).reshape(-1), "hudson_u": np.asarray(u, float).reshape(-1),
+                        "hudson_v": np.asarray(v, float).reshape(-1),
+                        "source_type": source_type(t, k) if len(events) else np.zeros(0, dtype=object)})
+    if cracks is not None:
+        cr = cracks[cracks["event_id"] >= 0]
+        ten = cr.groupby("event_id")["mode"].agg(lambda s: "tension" if (s.astype(str) == "tension").all()
+                                                 else "shear" if (s.astype(str) == "shear").all() else "mixed")
+        out["crack_modes"] = out["event_id"].map(ten).fillna("none").astype(object)
     return out
