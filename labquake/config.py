@@ -149,7 +149,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "ae": {
         "space_window": 3.0,  # crack joins an event within this many mean diameters of its cracks
-        "shear_wave_speed": 0.0,  # m/s, 0 = estimate from the contact stiffness
+        "shear_wave_speed": 0.0,  # m/s, 0 = measured on the consolidated sample (torsional pulse, labquake.ae.wavespeed)
         "time_window_steps": 0,  # 0 = space window / shear-wave speed / dt
         "extend_window": True,  # each joining crack extends the event's time window (cascades = one event)
     },
@@ -327,7 +327,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         _require(rec[key] >= 1, f"recording.{key} must be >= 1 step, got {rec[key]}")
     _require(rec["n_monitored"] >= 0, f"recording.n_monitored must be >= 0, got {rec['n_monitored']}")
     _require(ae["space_window"] > 0.0, f"ae.space_window must be > 0 mean diameters, got {ae['space_window']}")
-    _require(ae["shear_wave_speed"] >= 0.0, f"ae.shear_wave_speed must be >= 0 (0 = estimate), got {ae['shear_wave_speed']}")
+    _require(ae["shear_wave_speed"] >= 0.0, f"ae.shear_wave_speed must be >= 0 (0 = measured), got {ae['shear_wave_speed']}")
     _require(ae["time_window_steps"] >= 0, f"ae.time_window_steps must be >= 0 (0 = automatic), got {ae['time_window_steps']}")
 
 

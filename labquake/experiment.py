@@ -255,10 +255,13 @@ class _Run:
         self.loading = LoadingRecorder(specimen.length, 0.5 * specimen.diameter, self.fault, specimen.positions,
                                        specimen.side, band=s["d_max"])
         self.cracks = CrackLog()
+        # provisional window (lattice estimate); with ae.shear_wave_speed = 0 the axial
+        # stage replaces it by the window of the measured speed (_set_ae_window)
         vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
         space = ae["space_window"] * dq["mean_diameter"]
         tw = ae["time_window_steps"] or max(1, int(math.ceil(space / vs / eng.dt)))
         self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt, extend=ae["extend_window"])
+        self.wave_speed: dict[str, Any] = {}  # the S-wave speed measurement (meta.json ae)
         self.monitor: ContactMonitor | None = None
         self.prev_state = contact_state(eng)
         self.specimen_summary = {"n_particles": specimen.n_particles, "solid_fraction": specimen.solid_fraction, **specimen.info}
@@ -567,6 +570,7 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     st.stage_start = int(eng.step_count)
     eng.set_platens(mode="velocity", velocity=ld["platen_velocity"], frame_stiffness=ld["frame_stiffness"])
     _set_local_damping(eng, e["local_damping"])
+    _set_ae_window(cfg, eng, st)
     pos = np.asarray(eng.positions).copy()
     st.axial_start_positions = pos
     b = eng.boundary_state()
@@ -595,6 +599,62 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
         st.monitor.record(eng)
     if rec["snapshot_axial_start"]:
         _snapshot(run, eng, st)
+
+
+def _ae_meta(cfg, eng, st: _Run) -> dict[str, Any]:
+    """meta.json ``ae``: the clustering windows and where the time window came from."""
+    out: dict[str, Any] = {"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window,
+                           "time_window_s": st.ae.time_window * float(eng.dt), "extend_window": st.ae.extend,
+                           "mt_interval": cfg["recording"]["mt_interval"], "wall_contacts": True}
+    ws = dict(getattr(st, "wave_speed", None) or {})
+    if ws:
+        meas = dict(ws.get("s_wave_measurement", {}))
+        meas["share_of_run_steps"] = meas.get("engine_steps", 0) / max(int(eng.step_count), 1)
+        ws["s_wave_measurement"] = meas
+    else:
+        ws = {"s_wave_speed_measured": None, "time_window_source": "no axial stage: lattice estimate"}
+    out.update(ws)
+    return out
+
+
+def _set_ae_window(cfg, eng, st: _Run) -> None:
+    """Measure the consolidated sample's S-wave speed (:mod:`labquake.ae.wavespeed`, on
+    copies of the engine with the axial stage's damping) and, with ``ae.shear_wave_speed``
+    and ``ae.time_window_steps`` both 0, set the AE time window from it: the time a shear
+    wave takes to cross the space window. The AE recorder is still empty here (cracks are
+    catalogued from the axial stage on), so it is replaced."""
+    from labquake.ae.wavespeed import measure_shear_wave_speed
+
+    ae = cfg["ae"]
+    dq = derived_quantities(cfg)
+    t = time.perf_counter()
+    m = measure_shear_wave_speed(eng, speed_guess=dq["s_wave_speed"])
+    vs_m = m["s_wave_speed"]
+    if ae["time_window_steps"]:
+        source, vs = "ae.time_window_steps", None
+    elif ae["shear_wave_speed"]:
+        source, vs = "ae.shear_wave_speed", float(ae["shear_wave_speed"])
+    elif math.isfinite(vs_m):
+        source, vs = "measured", float(vs_m)
+    else:  # pragma: no cover - fewer than 3 receivers saw the pulse
+        source, vs = "lattice estimate (measurement failed)", float(dq["s_wave_speed"])
+    if vs is not None and st.ae.n_events == 0 and not st.ae.active:
+        space = st.ae.space_window
+        st.ae = AERecorder(space_window=space, time_window=max(1, int(math.ceil(space / vs / eng.dt))), dt=eng.dt,
+                           extend=st.ae.extend)
+    st.wave_speed = {
+        "s_wave_speed_measured": vs_m if math.isfinite(vs_m) else None,
+        "s_wave_speed_method": m["method"],
+        "s_wave_speed_lattice": float(dq["s_wave_speed"]),
+        "s_wave_speed_used": vs,
+        "time_window_source": source,
+        "s_wave_measurement": {"receiver_distance_m": m["receiver_distance"],
+                               "arrival_time_s": [x if math.isfinite(x) else None for x in m["arrival_time"]],
+                               "fit_rms_s": m["fit_rms"] if math.isfinite(m["fit_rms"]) else None,
+                               "steps_per_copy": m["steps"], "engine_steps": m["engine_steps"],
+                               "wall_time_s": float(time.perf_counter() - t), "kick_rim_velocity": m["v0"],
+                               "step": int(eng.step_count)},
+    }
 
 
 def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
@@ -680,8 +740,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
             "definition": "I = strain_rate * mean_diameter * sqrt(density * density_scale / confining_stress); "
                           "v_p = d sqrt(k/m) of the bonded lattice",
         },
-        ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window, "extend_window": st.ae.extend,
-            "mt_interval": cfg["recording"]["mt_interval"]},
+        ae=_ae_meta(cfg, eng, st),
         specimen=st.specimen_summary,
         balls=st.specimen_summary.get("balls", st.specimen_summary["n_particles"]),
         contacts_per_ball=st.specimen_summary.get("contacts_per_ball"),

@@ -21,18 +21,28 @@ from labquake.io.rundir import empty_table
 __all__ = ["contact_state", "LoadingRecorder", "CrackLog", "ContactMonitor", "select_monitored"]
 
 
-def contact_state(eng: Any, step: int | None = None) -> ContactState:
-    """All current contacts of the engine as a :class:`ContactState`.
+def contact_state(eng: Any, step: int | None = None, walls: bool = True) -> ContactState:
+    """All current contacts of the engine, wall contacts included, as a :class:`ContactState`.
 
     The engine reports, per contact, the normal force ``fn`` (compression +) along the
     unit normal ``normal`` pointing from particle i to particle j, and the shear force
-    ``fs`` on particle i; the force on i is then ``-fn * normal + fs``.
+    ``fs`` on particle i; the force on i is then ``-fn * normal + fs``. With ``walls``
+    (and an engine that has ``wall_contacts()``) every particle–platen and
+    particle–lateral-boundary contact is a row too (``j = n_particles + wall``, the force
+    the wall exerts on the particle), so an AE source next to a wall keeps the reaction
+    of the wall in its moment tensor.
     """
     c = eng.contacts()
+    n = int(eng.n_particles)
     f_i = -np.asarray(c["fn"], float)[:, None] * np.asarray(c["normal"], float) + np.asarray(c["fs"], float)
-    return ContactState.from_arrays(
-        int(eng.step_count if step is None else step), int(eng.n_particles), c["i"], c["j"], f_i, c["point"]
-    )
+    i, j, pt = np.asarray(c["i"], np.int64), np.asarray(c["j"], np.int64), np.asarray(c["point"], float)
+    if walls and hasattr(eng, "wall_contacts"):
+        w = eng.wall_contacts()
+        i = np.concatenate([i, np.asarray(w["particle"], np.int64)])
+        j = np.concatenate([j, n + np.asarray(w["wall"], np.int64)])
+        f_i = np.concatenate([f_i, np.asarray(w["force"], float).reshape(-1, 3)])
+        pt = np.concatenate([pt, np.asarray(w["point"], float).reshape(-1, 3)])
+    return ContactState.from_arrays(int(eng.step_count if step is None else step), n, i, j, f_i, pt)
 
 
 class LoadingRecorder:

@@ -95,6 +95,22 @@ def test_run_directory_contract(tiny_run):
     assert any(run.snapshot_dir.glob("snapshot_*.vtm"))
 
 
+def test_ae_time_window_comes_from_the_measured_shear_wave_speed(tiny_run):
+    """meta.json ae: the S-wave speed measured on the consolidated sample (torsional pulse),
+    the method, and the time window it gives (space window / speed / dt, rounded up); the
+    measurement costs a small share of the run."""
+    meta = tiny_run.read_meta()
+    ae = meta["ae"]
+    vs = ae["s_wave_speed_measured"]
+    dq = derived_quantities(resolve_config(TINY))
+    assert 0.3 * dq["s_wave_speed"] < vs < 3.0 * dq["s_wave_speed"]
+    assert "torsional" in ae["s_wave_speed_method"] and ae["time_window_source"] == "measured"
+    assert ae["s_wave_speed_used"] == vs
+    assert ae["time_window_steps"] == int(np.ceil(ae["space_window_m"] / vs / meta["dt"]))
+    assert ae["s_wave_measurement"]["share_of_run_steps"] < 0.1
+    assert ae["s_wave_measurement"]["fit_rms_s"] < 0.1 * ae["time_window_s"]
+
+
 def test_existing_run_is_protected_and_resume_of_complete_is_a_no_op(tiny_run):
     with pytest.raises(RunStateError, match="--resume"):
         simulate(TINY, tiny_run.path, progress=False)
