@@ -117,6 +117,7 @@ DEFAULTS: dict[str, Any] = {
         # above slip_rate_on starts an event; below slip_rate_off for slip_quiet_steps ends it
         "slip_rate_on": 0.5,  # m/s
         "slip_rate_off": 0.2,  # m/s
+        "slip_rate_drive_multiple": 2.5,  # both rates scale up so that slip_rate_on >= this x platen_velocity
         "slip_rate_window": 200,  # steps
         "slip_quiet_steps": 1000,
         # stop rule: after stop_after_slips slip events with a static drop >= stop_min_drop
@@ -301,7 +302,7 @@ def _validate(cfg: dict[str, Any]) -> None:
     for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
         _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")
     for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance",
-                "consolidation_ke_ratio", "slow_ke_ratio", "slip_rate_on", "slip_rate_off"):
+                "consolidation_ke_ratio", "slow_ke_ratio", "slip_rate_on", "slip_rate_off", "slip_rate_drive_multiple"):
         _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")
     _require(ld["drive"] in ("adaptive", "constant"), f"loading.drive must be 'adaptive' or 'constant', got {ld['drive']!r}")
     _require(ld["slow_factor"] >= 1.0, f"loading.slow_factor must be >= 1 (1 = never slow down), got {ld['slow_factor']}")

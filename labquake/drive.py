@@ -8,7 +8,9 @@ reloads the paper specimen by several MPa (issue 12). The adaptive drive
 ``platen_velocity`` while the sample is quiet and at ``platen_velocity / slow_factor``
 while it is not. The sample is *dynamic* when any of these holds in a sample:
 
-* the kinetic energy exceeds ``slow_ke_ratio`` times the sample's elastic energy;
+* the kinetic energy, less the drive's own quasi-static share ``M v² / 6`` (a linear
+  velocity profile from 0 to the drive velocity v along the sample of mass M), exceeds
+  ``slow_ke_ratio`` times the elastic energy the sample held at the start of axial loading;
 * at least ``slow_crack_count`` bonds broke since the previous sample;
 * a fault slip event is under way (:class:`labquake.slips.SlipDetector`), or the fault
   slips faster than ``slip_rate_off`` (so that the drive is slow before an event is

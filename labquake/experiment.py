@@ -65,7 +65,7 @@ from labquake.specimen import (
 )
 from labquake.specimen.packing import pair_gaps
 
-__all__ = ["simulate", "build_engine", "install_specimen_bonds", "derived_quantities", "parallel_min_pairs"]
+__all__ = ["simulate", "slip_rate_thresholds", "build_engine", "install_specimen_bonds", "derived_quantities", "parallel_min_pairs"]
 
 
 # --------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ class _Run:
     #: plain attributes a checkpoint must hold (scalars, arrays, dicts and lists of them);
     #: every other plain attribute is stored too, whatever it is called
     _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "elastic0",
-              "drive_z0", "cracks_since_sample", "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
+              "mass_total", "drive_z0", "cracks_since_sample", "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
               "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
     #: attributes that are objects with to_state()/from_state()
     _OBJECTS = {"loading": LoadingRecorder, "cracks": CrackLog, "ae": AERecorder, "monitor": ContactMonitor,
@@ -243,6 +243,7 @@ class _Run:
         self.stop_reason = ""
         self.elastic0 = 0.0  # elastic energy at the start of axial loading (the drive's KE scale)
         self.drive_z0 = 0.0  # the drive point's position at the start of axial loading
+        self.mass_total = 0.0  # mass of the free particles (the drive's quasi-static kinetic energy)
         self.cracks_since_sample = 0
         self.slips: SlipDetector | None = None
         self.drive: AdaptiveDrive | None = None
@@ -536,6 +537,18 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
         st.wall_time += time.perf_counter() - t_chunk
 
 
+def slip_rate_thresholds(cfg: dict[str, Any]) -> tuple[float, float]:
+    """The slip rates (m/s) at which a slip event starts and below which it ends.
+
+    ``loading.slip_rate_on`` and ``slip_rate_off``, both scaled up together when the drive
+    is so fast that the fault's quasi-static sliding would pass them: the on-rate is at
+    least ``slip_rate_drive_multiple`` times ``platen_velocity``.
+    """
+    ld = cfg["loading"]
+    scale = max(1.0, ld["slip_rate_drive_multiple"] * ld["platen_velocity"] / ld["slip_rate_on"])
+    return ld["slip_rate_on"] * scale, ld["slip_rate_off"] * scale
+
+
 def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, float], diff: float) -> None:
     """One sample of the slip detector and the adaptive drive (every ``contact_interval``
     steps of axial loading), and the stop rule."""
@@ -557,8 +570,11 @@ def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, f
     if ld["max_displacement"] > 0.0 and st.end_step is None and st.drive_z0 - float(b["z_drive"]) >= ld["max_displacement"]:
         st.stop_reason = "max_displacement"
         st.end_step = step
-    slipping = st.slips.active or st.slips.rate > ld["slip_rate_off"]  # slow down before an event is confirmed
-    if st.drive.update(step, eng.kinetic_energy(), st.elastic0, new_cracks, slipping):
+    slipping = st.slips.active or st.slips.rate > st.slips.rate_off  # slow down before an event is confirmed
+    # kinetic energy beyond the drive's own quasi-static motion (a linear velocity profile
+    # from 0 to v along the sample: M v^2 / 6), so that a fast drive does not slow itself
+    ke = eng.kinetic_energy() - st.mass_total * st.drive.velocity ** 2 / 6.0
+    if st.drive.update(step, ke, st.elastic0, new_cracks, slipping):
         eng.set_platens(velocity=st.drive.velocity)
 
 
@@ -578,8 +594,10 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     st.axial_start_boundary = {k: float(v) for k, v in b.items()}
     st.elastic0 = float(eng.elastic_energy())
     st.drive_z0 = float(b["z_drive"])
+    st.mass_total = float(np.sum(np.asarray(eng.masses)))
     area = math.pi * (0.5 * cfg["specimen"]["diameter"]) ** 2
-    st.slips = SlipDetector(ld["slip_rate_on"], ld["slip_rate_off"], ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
+    on, off = slip_rate_thresholds(cfg)
+    st.slips = SlipDetector(on, off, ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
                             cfg["fault"]["angle_deg"], ld["frame_stiffness"], area)
     st.drive = AdaptiveDrive(ld["platen_velocity"], ld["slow_factor"] if ld["drive"] == "adaptive" else 1.0,
                              ld["slow_ke_ratio"], ld["slow_crack_count"], ld["quiet_steps"], ld["max_slow_steps"])
@@ -722,7 +740,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         mainshock_step=mainshock_step,
         stress_drop=stress_drop,
         slips={"n_events": int(len(slips)), "n_at_least_min_drop": int(np.count_nonzero(slips["static_drop"] >= cfg["loading"]["stop_min_drop"])),
-               "rate_on": cfg["loading"]["slip_rate_on"], "rate_off": cfg["loading"]["slip_rate_off"],
+               "rate_on": slip_rate_thresholds(cfg)[0], "rate_off": slip_rate_thresholds(cfg)[1],
                "rate_window_steps": cfg["loading"]["slip_rate_window"], "quiet_steps": cfg["loading"]["slip_quiet_steps"],
                "definition": "static_drop = differential stress at the slip-rate rise - mean over the quiet stretch after it"},
         drive={"mode": cfg["loading"]["drive"], "fast_velocity": cfg["loading"]["platen_velocity"],
