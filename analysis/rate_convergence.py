@@ -18,7 +18,9 @@ slower than the last by default), then prints per run and per setting:
 and the checks between the two slowest settings: peak and drop change < 5 % or less than
 the seed spread, slip-rate ratio >= 100, reload < 5 % of the drop, episode count within
 ±1, b within its bootstrap sd. ``--dt-check V`` also runs the seeds at setting V with
-``engine.dt_safety`` halved and compares the Mw distributions (two-sample KS, p > 0.05).
+``engine.dt_safety`` halved (and the loading windows counted in steps doubled, so that
+they keep their physical length) and compares the Mw distributions (two-sample KS,
+p > 0.05). A slower drive gets proportionally more ``max_steps``.
 
 Runs go to ``OUT/v<velocity>[_halfdt]/seed<k>`` and are resumed when present, so the
 script can be stopped and rerun. ``--jobs`` runs that many simulations at once.
@@ -63,10 +65,16 @@ def _simulate(preset: str, out: str, velocity: float, seed: int, half_dt: bool) 
     from labquake.experiment import simulate
 
     cfg = load_config(preset)
+    ld = cfg["loading"]
     cfg["seed"] = int(seed)
-    cfg["loading"]["platen_velocity"] = float(velocity)
-    if half_dt:
+    # a slower drive needs proportionally more steps to reach the same displacement
+    ld["max_steps"] = int(ld["max_steps"] * max(1.0, ld["platen_velocity"] / float(velocity)))
+    ld["platen_velocity"] = float(velocity)
+    if half_dt:  # the same physical windows in twice the steps
         cfg["engine"]["dt_safety"] = 0.5 * cfg["engine"]["dt_safety"]
+        for key in ("max_steps", "slip_rate_window", "slip_quiet_steps", "quiet_steps", "max_slow_steps", "tail_steps",
+                    "min_axial_steps"):
+            ld[key] = 2 * ld[key]
     t = time.perf_counter()
     simulate(cfg, out, resume=True, progress=False)
     return time.perf_counter() - t
