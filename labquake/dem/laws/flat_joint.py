@@ -40,6 +40,16 @@ m_e and slides with |F_s,e| ≤ μ_r·F_e. The joint persists, with its flat fac
 its faces interact, also after its last element broke (it still resists rolling); it is
 installed across the initial gap of the pair, stress-free (U = 0, g = 0).
 
+Energy
+------
+Element e stores ½k̄n∫_e u² dA = ½(U·F_e + g·m_e) (while bonded or in compression) and
+½|F_s,e|²/(k̄s·A_e). :func:`flat_joint_accounted` also returns, per step, the energy that
+the broken elements dissipate (friction: Coulomb slip, and the loss when a broken
+element's faces open) and the energy released by the elements that break in the step:
+for each such element the trapezoidal work done on it over the step minus the change of
+its stored energy (the old state carried into the new contact plane). Intact elements
+are elastic and are not accounted per step.
+
 State (one row of ``bfj`` per bond; see the ``FJ_*`` offsets)
 --------------------------------------------------------------
 ``U``, ``g`` (3), ``t1`` (3), then per element ``F_s,e`` (3) and its bond flag (1 bonded,
@@ -131,16 +141,34 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
                nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt):
     """One step of flat joint ``b``; updates its row of ``bfj`` in place.
 
+    :func:`flat_joint_accounted` without the energy terms. Returns ``(fn, fsx, fsy, fsz,
+    mx, my, mz, events, any_bonded, interacting)``.
+    """
+    fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting, _f, _b = flat_joint_accounted(
+        bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, tan_phi, mu_r,
+        nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt)
+    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, tan_phi, mu_r,
+                         nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt):
+    """One step of flat joint ``b``; updates its row of ``bfj`` in place.
+
     ``vn``, ``(tx, ty, tz)``: normal and tangential relative velocity of j's contact point;
     ``wi``, ``wj``: angular velocities. Returns ``(fn, fsx, fsy, fsz, mx, my, mz, events,
     any_bonded, interacting)``: total normal force on j along n (compression +), total
     shear force on j, moment on j about the contact point, the break modes of this step
     packed 2 bits per element (element e: ``(events >> 2e) & 3``), whether an element is
-    still bonded and whether the faces carry any force.
+    still bonded and whether the faces carry any force, then the energy (J) the broken
+    elements dissipated this step and the energy released by the elements that broke in it.
     """
     ne = fjg.shape[0]
     # ---- element frame: carried into the new plane, turned by the mean spin about n
     t1x, t1y, t1z = rot_keep(bfj[b, FJ_T1], bfj[b, FJ_T1 + 1], bfj[b, FJ_T1 + 2], nx, ny, nz)
+    o1x = t1x  # the old frame carried into the new plane (energy accounting)
+    o1y = t1y
+    o1z = t1z
     psi = 0.5 * ((wix + wjx) * nx + (wiy + wjy) * ny + (wiz + wjz) * nz) * dt
     if psi != 0.0:
         cp = math.cos(psi)
@@ -165,8 +193,12 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     dpx = (wjx - wix) * dt
     dpy = (wjy - wiy) * dt
     dpz = (wjz - wiz) * dt
-    u0 = bfj[b, FJ_U] - vn * dt
+    u0o = bfj[b, FJ_U]
+    u0 = u0o - vn * dt
     gx, gy, gz = rot_keep(bfj[b, FJ_G], bfj[b, FJ_G + 1], bfj[b, FJ_G + 2], nx, ny, nz)
+    gox = gx
+    goy = gy
+    goz = gz
     gx -= ny * dpz - nz * dpy
     gy -= nz * dpx - nx * dpz
     gz -= nx * dpy - ny * dpx
@@ -184,6 +216,8 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     events = 0
     any_bonded = False
     interacting = False
+    dfric = 0.0
+    dbreak = 0.0
     for e in range(ne):
         ae = area * fjg[e, 0]
         c1 = radius * fjg[e, 1]
@@ -196,11 +230,18 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
         m2 = kn * (u0 * ae * c2 + r4 * (fjg[e, 5] * g1 + fjg[e, 4] * g2))
         k0 = FJ_E0 + FJ_ESTRIDE * e
         sx, sy, sz = rot_keep(bfj[b, k0], bfj[b, k0 + 1], bfj[b, k0 + 2], nx, ny, nz)
+        srx = sx
+        sry = sy
+        srz = sz
         kst = ks * ae * dt
         sx -= kst * (tx + twist * (ny * cz - nz * cy))
         sy -= kst * (ty + twist * (nz * cx - nx * cz))
         sz -= kst * (tz + twist * (nx * cy - ny * cx))
+        stx = sx
+        sty = sy
+        stz = sz
         bonded = bfj[b, k0 + 3] != 0.0
+        was_bonded = bonded
         if bonded:
             inv_ae = 1.0 / ae
             mode = failure_mode(-fe * inv_ae, math.sqrt(sx * sx + sy * sy + sz * sz) * inv_ae, fe * inv_ae,
@@ -236,6 +277,17 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
         mx += (mey * nz - mez * ny) + (cy * sz - cz * sy)
         my += (mez * nx - mex * nz) + (cz * sx - cx * sz)
         mz += (mex * ny - mey * nx) + (cx * sy - cy * sx)
+        if not bonded:
+            # after the law's own arithmetic, reusing its values (no shared subexpression:
+            # see _element_dissipation)
+            d = _element_dissipation(fjg[e, 3], fjg[e, 4], fjg[e, 5], was_bonded, kn, ks, ae, c1, c2, r4, u0o,
+                                     gox, goy, goz, o1x, o1y, o1z, cnx, cny, cnz, u0, gx, gy, gz, fe,
+                                     mex, mey, mez, vn, dt,
+                                     srx, sry, srz, stx, sty, stz, sx, sy, sz)
+            if was_bonded:
+                dbreak += d
+            else:
+                dfric += d
     bfj[b, FJ_U] = u0
     bfj[b, FJ_G] = gx
     bfj[b, FJ_G + 1] = gy
@@ -243,4 +295,54 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     bfj[b, FJ_T1] = t1x
     bfj[b, FJ_T1 + 1] = t1y
     bfj[b, FJ_T1 + 2] = t1z
-    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting
+    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting, dfric, dbreak
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def _element_dissipation(j11, j22, j12, was_bonded, kn, ks, ae, c1, c2, r4, u0o, gox, goy, goz, o1x, o1y, o1z,
+                         cnx, cny, cnz, u0, gx, gy, gz, fe, mnx, mny, mnz, vn, dt,
+                         srx, sry, srz, stx, sty, stz, sx, sy, sz):
+    """Energy a broken (or breaking) element dissipates in one step: the trapezoidal work
+    done on it minus the change of its stored energy.
+
+    Old state: U = ``u0o``, gradient ``go`` (carried into the new plane), frame ``o1``,
+    cn × ``o1``; the element carried its field while bonded or in compression. New
+    state: ``u0``, gradient ``g``, force ``fe`` and stress-moment vector ``mn`` as the law
+    left them. Stored: ½(U·F_e + g·m_e) + ½|F_s,e|²/(k̄s A_e). Work done on the element:
+    F_e·ΔU + m_e·Δg (ΔU = −``vn``·``dt``) − F_s,e·Δu_e, with Δu_e = (``sr`` −
+    ``st``)/(k̄s A_e) (``sr`` the rotated old, ``st`` the trial shear force), each force
+    averaged over the step. ``j11``, ``j22``, ``j12``: second moments (unit radius).
+
+    Scalars only, called only for broken elements. LLVM may still inline it into the law,
+    so it takes the law's values rather than recomputing any of the law's expressions
+    (and never forms vn·dt): a shared subexpression would change how the law's own
+    arithmetic is contracted, and so the forces.
+    """
+    o2x = cny * o1z - cnz * o1y
+    o2y = cnz * o1x - cnx * o1z
+    o2z = cnx * o1y - cny * o1x
+    g1o = gox * o1x + goy * o1y + goz * o1z
+    g2o = gox * o2x + goy * o2y + goz * o2z
+    feo = kn * ae * (u0o + g1o * c1 + g2o * c2)
+    if was_bonded or feo > 0.0:
+        m1o = kn * (u0o * ae * c1 + r4 * (j11 * g1o + j12 * g2o))
+        m2o = kn * (u0o * ae * c2 + r4 * (j12 * g1o + j22 * g2o))
+        eo = 0.5 * (u0o * feo + g1o * m1o + g2o * m2o)
+    else:
+        feo = 0.0
+        m1o = 0.0
+        m2o = 0.0
+        eo = 0.0
+    dgx = gx - gox
+    dgy = gy - goy
+    dgz = gz - goz
+    en = 0.5 * (u0 * fe + (gx * mnx + gy * mny + gz * mnz))
+    # the old stress-moment vector in 3D
+    mox = m1o * o1x + m2o * o2x
+    moy = m1o * o1y + m2o * o2y
+    moz = m1o * o1z + m2o * o2z
+    d = -0.5 * (feo + fe) * vn * dt + 0.5 * ((mox + mnx) * dgx + (moy + mny) * dgy + (moz + mnz) * dgz) - (en - eo)
+    if ks > 0.0:
+        # shear: work minus stored-energy change of an incremental spring, (t − c)·(c + r)/(2k)
+        d += ((stx - sx) * (sx + srx) + (sty - sy) * (sy + sry) + (stz - sz) * (sz + srz)) / (2.0 * ks * ae)
+    return d
