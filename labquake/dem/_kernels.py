@@ -1143,6 +1143,15 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf):
     wal[W_CRMIN] = rmin if nc > 0 else 0.0
 
 
+@njit(cache=True, inline="always")
+def _driven_power(p, frc, trq, ext, vel, omg):
+    """Power of the pair and wall forces on driven particle ``p`` at its velocity (the
+    external force on it counts as the driver's)."""
+    return ((frc[p, 0] - ext[p, 0]) * vel[p, 0] + (frc[p, 1] - ext[p, 1]) * vel[p, 1]
+            + (frc[p, 2] - ext[p, 2]) * vel[p, 2]
+            + trq[p, 0] * omg[p, 0] + trq[p, 1] * omg[p, 1] + trq[p, 2] * omg[p, 2])
+
+
 @njit(cache=True)
 def _wall_forces_now(pos, rad, wal):
     """Top-platen force and cylinder-wall force (wall mode) of the current positions,
@@ -1292,10 +1301,11 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri, enr):
     """``n_steps`` velocity-Verlet steps; the energy accumulators ``enr`` (``E_*``) advance
     with them (see :meth:`labquake.dem.Engine.energy`): pair dissipation per chunk of
-    slots (fixed order, so 1 and n threads agree), the work of the moving walls by the
-    trapezoidal rule over the step, and the work of per-particle forces (local damping,
-    pressure boundary, external forces, the driver of fixed particles) as force times the
-    full-step velocity, which is exact for velocity Verlet."""
+    slots (fixed order, so 1 and n threads agree), the work of the moving walls and of the
+    drivers of fixed particles by the trapezoidal rule over the step, and the work of
+    per-particle forces on free particles (local damping, pressure boundary, external
+    forces) as force times the full-step velocity, which is how velocity Verlet changes
+    the kinetic energy."""
     n = pos.shape[0]
     dt = prm[P_DT]
     hdt = 0.5 * dt
@@ -1328,6 +1338,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     for _ in range(n_steps):
         # -------- first half kick + drift
         dmax2 = 0.0
+        e_drv = 0.0
         for p in range(n):
             if fixed[p] == 0:
                 mi = minv[p]
@@ -1335,6 +1346,10 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                 for d in range(3):
                     vel[p, d] += hdt * frc[p, d] * mi
                     omg[p, d] += hdt * trq[p, d] * ii
+            else:
+                # a driven particle: its driver works against the last step's force over
+                # the first half of this drift (trapezoidal rule; the rest after the forces)
+                e_drv -= _driven_power(p, frc, trq, ext, vel, omg) * hdt
             for d in range(3):
                 pos[p, d] += dt * vel[p, d]
             ddx = pos[p, 0] - x0[p, 0]
@@ -1417,7 +1432,6 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
         # -------- local damping + second half kick
         e_loc = 0.0
         e_ext = 0.0
-        e_drv = 0.0
         for p in range(n):
             if fixed[p] == 0:
                 mi = minv[p]
@@ -1451,9 +1465,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                     e_ext += (ext[p, 0] * vel[p, 0] + ext[p, 1] * vel[p, 1] + ext[p, 2] * vel[p, 2]) * dt
             else:
                 # the driver holds the particle's velocity against the pair and wall forces
-                e_drv -= ((frc[p, 0] - ext[p, 0]) * vel[p, 0] + (frc[p, 1] - ext[p, 1]) * vel[p, 1]
-                          + (frc[p, 2] - ext[p, 2]) * vel[p, 2]
-                          + trq[p, 0] * omg[p, 0] + trq[p, 1] * omg[p, 1] + trq[p, 2] * omg[p, 2]) * dt
+                e_drv -= _driven_power(p, frc, trq, ext, vel, omg) * hdt
         if wal[W_CMODE] == 1.0:
             e_p = 0.0
             for k in range(nb):
