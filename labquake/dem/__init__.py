@@ -111,6 +111,12 @@ Additions to the API contract
 * ``eng.neighbor_pairs(max_gap=None)``: neighbour-list pairs (user ids) with their gap,
   for choosing the pairs to bond.
 * ``eng.elastic_energy()``, ``eng.momentum()``.
+* ``eng.energy()``: the energy budget (cumulative boundary work, friction, damping and
+  bond-break losses; current strain and kinetic energy; the residual), accumulated in the
+  compiled loop (array ``enr`` of the state dict; ``docs/energy.md``);
+  ``eng.strain_energy()``, ``eng.strain_energy_parts()`` (walls and the loading-frame
+  spring included; ``elastic_energy()`` keeps its old definition for the consolidation
+  criterion).
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
