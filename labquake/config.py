@@ -105,9 +105,26 @@ DEFAULTS: dict[str, Any] = {
         "frame_stiffness": 2.0e9,  # N/m, loading-frame spring between actuator and platen
         "wall_stiffness_factor": 1.0,  # platen/cylinder stiffness relative to a particle contact
         "servo_gain": 0.5,  # confining servo gain (fraction of the stress error corrected per step, scaled)
-        "stop_drop_fraction": 0.15,  # stop criterion: differential stress below (1 - f) * peak ...
-        "stop_min_peak": 30e6,  # Pa, ... once the peak differential stress exceeded this ...
-        "tail_steps": 8000,  # ... then this many more steps
+        # the drive (labquake.drive): "adaptive" runs the drive point at platen_velocity while the
+        # sample is quiet and at platen_velocity / slow_factor while it is dynamic; "constant" never slows
+        "drive": "adaptive",
+        "slow_factor": 1000.0,  # slow phases last as long as events and quiet_steps whatever the factor, so a large one is free
+        "slow_ke_ratio": 0.5,  # dynamic: kinetic energy above this times the elastic energy at axial start ...
+        "slow_crack_count": 10,  # ... or at least this many bond breaks in one sample (0 = ignore) ...
+        "quiet_steps": 2000,  # ... and full speed again after this many quiet steps
+        "max_slow_steps": 50000,  # or after this many slow steps in a row (a sample that never rests); 0 = no limit
+        # slip events (labquake.slips): the fault slip rate, averaged over slip_rate_window steps,
+        # above slip_rate_on starts an event; below slip_rate_off for slip_quiet_steps ends it
+        "slip_rate_on": 0.5,  # m/s
+        "slip_rate_off": 0.2,  # m/s
+        "slip_rate_window": 200,  # steps
+        "slip_quiet_steps": 1000,
+        # stop rule: after stop_after_slips slip events with a static drop >= stop_min_drop
+        # (then tail_steps more steps), or a drive displacement of max_displacement (0 = none)
+        "stop_after_slips": 1,
+        "stop_min_drop": 10e6,  # Pa
+        "max_displacement": 0.0,  # m
+        "tail_steps": 2000,
         "min_axial_steps": 2000,  # no stop before this many axial-loading steps
         "max_steps": 150000,  # hard step limit (whole run, consolidation included)
     },
@@ -132,7 +149,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "ae": {
         "space_window": 3.0,  # crack joins an event within this many mean diameters of its cracks
-        "shear_wave_speed": 0.0,  # m/s, 0 = estimate from the contact stiffness
+        "shear_wave_speed": 0.0,  # m/s, 0 = measured on the consolidated sample (torsional pulse, labquake.ae.wavespeed)
         "time_window_steps": 0,  # 0 = space window / shear-wave speed / dt
         "extend_window": True,  # each joining crack extends the event's time window (cascades = one event)
     },
@@ -147,6 +164,12 @@ _INT_KEYS = {
     ("loading", "consolidation_min_steps"),
     ("loading", "consolidation_ramp_steps"),
     ("loading", "tail_steps"),
+    ("loading", "slow_crack_count"),
+    ("loading", "quiet_steps"),
+    ("loading", "max_slow_steps"),
+    ("loading", "slip_rate_window"),
+    ("loading", "slip_quiet_steps"),
+    ("loading", "stop_after_slips"),
     ("loading", "min_axial_steps"),
     ("loading", "max_steps"),
     ("recording", "loading_interval"),
@@ -156,10 +179,13 @@ _INT_KEYS = {
     ("recording", "mt_interval"),
     ("ae", "time_window_steps"),
 }
-_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("rock", "bond_model")}
+_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("loading", "drive"), ("rock", "bond_model")}
 _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
+
+#: [loading] keys of the old 15 %-drop stop trigger, refused with a pointer to the slip rule
+RETIRED_LOADING_KEYS = ("stop_drop_fraction", "stop_min_peak")
 
 #: Tables that are accepted and dropped (owned by other modules: ``[campaign]`` by
 #: :mod:`labquake.batch`, ``[calibration]`` by :mod:`labquake.calibrate`).
@@ -275,10 +301,18 @@ def _validate(cfg: dict[str, Any]) -> None:
     for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
         _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")
     for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance",
-                "consolidation_ke_ratio", "stop_min_peak"):
+                "consolidation_ke_ratio", "slow_ke_ratio", "slip_rate_on", "slip_rate_off"):
         _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")
-    _require(0.0 < ld["stop_drop_fraction"] < 1.0, f"loading.stop_drop_fraction must lie in (0, 1), got {ld['stop_drop_fraction']}")
-    for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps", "consolidation_ramp_steps"):
+    _require(ld["drive"] in ("adaptive", "constant"), f"loading.drive must be 'adaptive' or 'constant', got {ld['drive']!r}")
+    _require(ld["slow_factor"] >= 1.0, f"loading.slow_factor must be >= 1 (1 = never slow down), got {ld['slow_factor']}")
+    _require(ld["slip_rate_off"] <= ld["slip_rate_on"],
+             f"loading.slip_rate_off ({ld['slip_rate_off']}) must not exceed loading.slip_rate_on ({ld['slip_rate_on']})")
+    _require(ld["stop_after_slips"] >= 1, f"loading.stop_after_slips must be >= 1, got {ld['stop_after_slips']}")
+    _require(ld["slip_rate_window"] >= 1, f"loading.slip_rate_window must be >= 1 step, got {ld['slip_rate_window']}")
+    for key in ("stop_min_drop", "max_displacement"):
+        _require(ld[key] >= 0.0, f"loading.{key} must be >= 0, got {ld[key]}")
+    for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps", "consolidation_ramp_steps", "slow_crack_count",
+                "quiet_steps", "slip_quiet_steps", "max_slow_steps"):
         _require(ld[key] >= 0, f"loading.{key} must be >= 0, got {ld[key]}")
     _require(ld["consolidation_max_steps"] >= ld["consolidation_min_steps"], "loading.consolidation_max_steps must be >= loading.consolidation_min_steps")
     _require(ld["max_steps"] > ld["consolidation_max_steps"], f"loading.max_steps ({ld['max_steps']}) must exceed loading.consolidation_max_steps ({ld['consolidation_max_steps']})")
@@ -293,7 +327,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         _require(rec[key] >= 1, f"recording.{key} must be >= 1 step, got {rec[key]}")
     _require(rec["n_monitored"] >= 0, f"recording.n_monitored must be >= 0, got {rec['n_monitored']}")
     _require(ae["space_window"] > 0.0, f"ae.space_window must be > 0 mean diameters, got {ae['space_window']}")
-    _require(ae["shear_wave_speed"] >= 0.0, f"ae.shear_wave_speed must be >= 0 (0 = estimate), got {ae['shear_wave_speed']}")
+    _require(ae["shear_wave_speed"] >= 0.0, f"ae.shear_wave_speed must be >= 0 (0 = measured), got {ae['shear_wave_speed']}")
     _require(ae["time_window_steps"] >= 0, f"ae.time_window_steps must be >= 0 (0 = automatic), got {ae['time_window_steps']}")
 
 
@@ -317,6 +351,12 @@ def resolve_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a run config must be a table of keys, got {type(raw).__name__}")
+    ld_raw = raw.get("loading")
+    if isinstance(ld_raw, Mapping):
+        for key in RETIRED_LOADING_KEYS:
+            if key in ld_raw:
+                raise ConfigError(f"loading.{key} was retired: runs now stop after loading.stop_after_slips slip events "
+                                  "of at least loading.stop_min_drop (see labquake.slips); remove it")
     cfg = _merge(DEFAULTS, raw)
     _check_types(cfg)
     _validate(cfg)

@@ -11,9 +11,18 @@ Protocol (Ye, Lui & Young 2024 §2, see ``simulations/paper.toml`` for the value
    least ``consolidation_min_steps``), or ``consolidation_max_steps``.
 3. **Axial loading**: the drive point of a loading-frame spring (stiffness
    ``frame_stiffness``) moves at ``platen_velocity``; the confinement servo holds.
-4. **Stop criterion**: once the differential stress has fallen below
-   ``(1 - stop_drop_fraction)`` times its running peak (the mainshock), ``tail_steps`` more
-   steps are run; otherwise the run stops at ``max_steps`` (``stop_reason`` in meta.json).
+   With ``drive = "adaptive"`` the drive point slows down by ``slow_factor`` while the
+   sample is dynamic (:mod:`labquake.drive`), so that the drive does not reload the sample
+   during its own failure.
+4. **Slip events** (:mod:`labquake.slips`): every ``contact_interval`` steps the fault slip
+   rate (averaged over ``slip_rate_window`` steps) is checked; an event runs from the
+   rate's rise above ``slip_rate_on`` to a quiet stretch below ``slip_rate_off``. Each
+   event is a row of ``slips.parquet`` (static drop, overshoot, slip, duration, peak slip
+   rate, resolved fault stresses); the mainshock is the largest static drop.
+5. **Stop rule**: after ``stop_after_slips`` events with a static drop of at least
+   ``stop_min_drop``, ``tail_steps`` more steps are run; or at a drive displacement of
+   ``max_displacement``; or at ``max_steps`` (``stop_reason`` in meta.json: ``slips``,
+   ``max_displacement`` or ``max_steps``).
 
 Recorders: :mod:`labquake.recorders` (loading curve, cracks, monitored fault contacts),
 :mod:`labquake.energy` (the energy budget, sampled with the loading curve),
@@ -37,12 +46,14 @@ import numpy as np
 
 from labquake.ae.events import AERecorder, ContactState
 from labquake.config import resolve_config
+from labquake.drive import AdaptiveDrive
 from labquake.energy import EnergyRecorder
 from labquake.errors import OutputError, RunStateError
 from labquake.geometry import FaultPlane
 from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from labquake.io.rundir import RunDirectory, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
+from labquake.slips import SlipDetector
 from labquake.specimen import (
     Specimen,
     asperity_patches,
@@ -214,12 +225,12 @@ class _Run:
 
     #: plain attributes a checkpoint must hold (scalars, arrays, dicts and lists of them);
     #: every other plain attribute is stored too, whatever it is called
-    _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "min_after_peak",
-              "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
+    _PLAIN = ("stage", "stage_start", "peak", "peak_step", "trigger_step", "end_step", "stop_reason", "elastic0",
+              "drive_z0", "cracks_since_sample", "consolidation", "axial_start_positions", "wall_time", "snapshots_done", "pending_snapshots",
               "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
     #: attributes that are objects with to_state()/from_state()
     _OBJECTS = {"loading": LoadingRecorder, "cracks": CrackLog, "ae": AERecorder, "monitor": ContactMonitor,
-                "prev_state": ContactState, "energy": EnergyRecorder}
+                "prev_state": ContactState, "slips": SlipDetector, "drive": AdaptiveDrive, "energy": EnergyRecorder}
     #: objects a checkpoint of an older labquake may lack (they start empty on resume)
     _OPTIONAL = ("energy",)
 
@@ -234,7 +245,11 @@ class _Run:
         self.trigger_step: int | None = None
         self.end_step: int | None = None
         self.stop_reason = ""
-        self.min_after_peak = np.inf
+        self.elastic0 = 0.0  # elastic energy at the start of axial loading (the drive's KE scale)
+        self.drive_z0 = 0.0  # the drive point's position at the start of axial loading
+        self.cracks_since_sample = 0
+        self.slips: SlipDetector | None = None
+        self.drive: AdaptiveDrive | None = None
         self.consolidation: dict[str, Any] = {}
         self.axial_start_positions: np.ndarray | None = None
         self.wall_time = 0.0
@@ -245,10 +260,13 @@ class _Run:
                                        specimen.side, band=s["d_max"])
         self.cracks = CrackLog()
         self.energy = EnergyRecorder()
+        # provisional window (lattice estimate); with ae.shear_wave_speed = 0 the axial
+        # stage replaces it by the window of the measured speed (_set_ae_window)
         vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
         space = ae["space_window"] * dq["mean_diameter"]
         tw = ae["time_window_steps"] or max(1, int(math.ceil(space / vs / eng.dt)))
         self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt, extend=ae["extend_window"])
+        self.wave_speed: dict[str, Any] = {}  # the S-wave speed measurement (meta.json ae)
         self.monitor: ContactMonitor | None = None
         self.prev_state = contact_state(eng)
         self.specimen_summary = {"n_particles": specimen.n_particles, "solid_fraction": specimen.solid_fraction, **specimen.info}
@@ -449,7 +467,7 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             step = int(eng.step_count)
             # -------- stop?
             if st.end_step is not None and step >= st.end_step:
-                st.stop_reason = "mainshock"
+                st.stop_reason = st.stop_reason or "slips"
                 break
             if step >= ld["max_steps"]:
                 st.stop_reason = "max_steps"
@@ -476,6 +494,7 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             elif len(cr["step"]):
                 st.cracks.add(cr)
                 st.ae.add_cracks(cr, st.prev_state)
+                st.cracks_since_sample += len(cr["step"])
             st.ae.sample(state)
             st.prev_state = state
             # -------- stage logic
@@ -499,18 +518,12 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
                     st.energy.record(eng)
                     _start_axial(cfg, run, eng, st)
             else:
-                if st.trigger_step is None and diff > st.peak:  # the peak before the mainshock
+                if st.trigger_step is None and diff > st.peak:  # the highest stress before the stop rule held
                     st.peak, st.peak_step = diff, step
-                    st.min_after_peak = diff
-                st.min_after_peak = min(st.min_after_peak, diff)  # lowest stress after it (tail included)
-                if (st.trigger_step is None and step - st.stage_start >= ld["min_axial_steps"] and st.peak >= ld["stop_min_peak"]
-                        and diff < (1.0 - ld["stop_drop_fraction"]) * st.peak):
-                    st.trigger_step = step
-                    st.end_step = step + ld["tail_steps"]
-                    if rec["snapshot_mainshock"]:
-                        _snapshot(run, eng, st)
-                if step % rec["contact_interval"] == 0 and st.monitor is not None:
-                    st.monitor.record(eng)
+                if step % rec["contact_interval"] == 0:
+                    if st.monitor is not None:
+                        st.monitor.record(eng)
+                    _sample_slip_and_drive(cfg, run, eng, st, b, diff)
             if step % rec["loading_interval"] == 0:
                 st.loading.record(eng, st.stage)
                 st.energy.record(eng)
@@ -534,6 +547,32 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
         st.wall_time += time.perf_counter() - t_chunk
 
 
+def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, float], diff: float) -> None:
+    """One sample of the slip detector and the adaptive drive (every ``contact_interval``
+    steps of axial loading), and the stop rule."""
+    ld, rec = cfg["loading"], cfg["recording"]
+    step = int(eng.step_count)
+    new_cracks, st.cracks_since_sample = st.cracks_since_sample, 0
+    if st.slips is None or st.drive is None:
+        return
+    if step - st.stage_start < ld["min_axial_steps"]:  # no events yet, but the cycle's peak counts
+        st.slips.observe_stress(diff)
+        return
+    ev = st.slips.update(step, st.loading.fault_slip(eng.positions), diff, float(b["confining_stress"]), float(b["z_drive"]))
+    if (ev == "end" and st.trigger_step is None
+            and st.slips.count(ld["stop_min_drop"]) >= ld["stop_after_slips"]):
+        st.trigger_step = step
+        st.end_step = step + ld["tail_steps"]
+        if rec["snapshot_mainshock"]:
+            _snapshot(run, eng, st)
+    if ld["max_displacement"] > 0.0 and st.end_step is None and st.drive_z0 - float(b["z_drive"]) >= ld["max_displacement"]:
+        st.stop_reason = "max_displacement"
+        st.end_step = step
+    slipping = st.slips.active or st.slips.rate > ld["slip_rate_off"]  # slow down before an event is confirmed
+    if st.drive.update(step, eng.kinetic_energy(), st.elastic0, new_cracks, slipping):
+        eng.set_platens(velocity=st.drive.velocity)
+
+
 def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     from labquake.dem import CONTACT_SMOOTH_JOINT
 
@@ -542,11 +581,19 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     st.stage_start = int(eng.step_count)
     eng.set_platens(mode="velocity", velocity=ld["platen_velocity"], frame_stiffness=ld["frame_stiffness"])
     _set_local_damping(eng, e["local_damping"])
+    _set_ae_window(cfg, eng, st)
     pos = np.asarray(eng.positions).copy()
     st.axial_start_positions = pos
-    st.loading.start_slip(pos)
     b = eng.boundary_state()
+    st.loading.start_slip(pos, float(b["z_drive"]))
     st.axial_start_boundary = {k: float(v) for k, v in b.items()}
+    st.elastic0 = float(eng.elastic_energy())
+    st.drive_z0 = float(b["z_drive"])
+    area = math.pi * (0.5 * cfg["specimen"]["diameter"]) ** 2
+    st.slips = SlipDetector(ld["slip_rate_on"], ld["slip_rate_off"], ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
+                            cfg["fault"]["angle_deg"], ld["frame_stiffness"], area)
+    st.drive = AdaptiveDrive(ld["platen_velocity"], ld["slow_factor"] if ld["drive"] == "adaptive" else 1.0,
+                             ld["slow_ke_ratio"], ld["slow_crack_count"], ld["quiet_steps"], ld["max_slow_steps"])
     c = eng.contacts()
     kind = np.asarray(c["kind"])
     state = st.prev_state
@@ -565,6 +612,62 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
         _snapshot(run, eng, st)
 
 
+def _ae_meta(cfg, eng, st: _Run) -> dict[str, Any]:
+    """meta.json ``ae``: the clustering windows and where the time window came from."""
+    out: dict[str, Any] = {"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window,
+                           "time_window_s": st.ae.time_window * float(eng.dt), "extend_window": st.ae.extend,
+                           "mt_interval": cfg["recording"]["mt_interval"], "wall_contacts": True}
+    ws = dict(getattr(st, "wave_speed", None) or {})
+    if ws:
+        meas = dict(ws.get("s_wave_measurement", {}))
+        meas["share_of_run_steps"] = meas.get("engine_steps", 0) / max(int(eng.step_count), 1)
+        ws["s_wave_measurement"] = meas
+    else:
+        ws = {"s_wave_speed_measured": None, "time_window_source": "no axial stage: lattice estimate"}
+    out.update(ws)
+    return out
+
+
+def _set_ae_window(cfg, eng, st: _Run) -> None:
+    """Measure the consolidated sample's S-wave speed (:mod:`labquake.ae.wavespeed`, on
+    copies of the engine with the axial stage's damping) and, with ``ae.shear_wave_speed``
+    and ``ae.time_window_steps`` both 0, set the AE time window from it: the time a shear
+    wave takes to cross the space window. The AE recorder is still empty here (cracks are
+    catalogued from the axial stage on), so it is replaced."""
+    from labquake.ae.wavespeed import measure_shear_wave_speed
+
+    ae = cfg["ae"]
+    dq = derived_quantities(cfg)
+    t = time.perf_counter()
+    m = measure_shear_wave_speed(eng, speed_guess=dq["s_wave_speed"])
+    vs_m = m["s_wave_speed"]
+    if ae["time_window_steps"]:
+        source, vs = "ae.time_window_steps", None
+    elif ae["shear_wave_speed"]:
+        source, vs = "ae.shear_wave_speed", float(ae["shear_wave_speed"])
+    elif math.isfinite(vs_m):
+        source, vs = "measured", float(vs_m)
+    else:  # pragma: no cover - fewer than 3 receivers saw the pulse
+        source, vs = "lattice estimate (measurement failed)", float(dq["s_wave_speed"])
+    if vs is not None and st.ae.n_events == 0 and not st.ae.active:
+        space = st.ae.space_window
+        st.ae = AERecorder(space_window=space, time_window=max(1, int(math.ceil(space / vs / eng.dt))), dt=eng.dt,
+                           extend=st.ae.extend)
+    st.wave_speed = {
+        "s_wave_speed_measured": vs_m if math.isfinite(vs_m) else None,
+        "s_wave_speed_method": m["method"],
+        "s_wave_speed_lattice": float(dq["s_wave_speed"]),
+        "s_wave_speed_used": vs,
+        "time_window_source": source,
+        "s_wave_measurement": {"receiver_distance_m": m["receiver_distance"],
+                               "arrival_time_s": [x if math.isfinite(x) else None for x in m["arrival_time"]],
+                               "fit_rms_s": m["fit_rms"] if math.isfinite(m["fit_rms"]) else None,
+                               "steps_per_copy": m["steps"], "engine_steps": m["engine_steps"],
+                               "wall_time_s": float(time.perf_counter() - t), "kick_rim_velocity": m["v0"],
+                               "step": int(eng.step_count)},
+    }
+
+
 def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     dq = derived_quantities(cfg)
     state = contact_state(eng)
@@ -579,7 +682,8 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     events = st.ae.events_table()
     cracks = st.cracks.table(dt, st.ae.crack_event_ids())
     loading = st.loading.table()
-    tables = {"loading": loading, "cracks": cracks, "events": events, "energy": st.energy.table()}
+    slips = st.slips.table() if st.slips is not None else SlipDetector(1.0, 1.0, 1, 1, dt, 30.0, 1.0, 1.0).table()
+    tables = {"loading": loading, "cracks": cracks, "events": events, "slips": slips, "energy": st.energy.table()}
     if st.monitor is not None:
         tables["contacts"] = st.monitor.contacts_table()
         tables["monitored"] = st.monitor.monitored_table()
@@ -598,7 +702,14 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     fault.update({"contact_area": f["contact_area"], "cohesion": f["cohesion"], "friction_angle_deg": f["friction_angle_deg"],
                   "tensile_strength": f["tensile_strength"], "residual_friction": f["residual_friction"],
                   "kn_per_area": f["kn_per_area"], "ks_per_area": f["ks_per_area"]})
-    stress_drop = float(st.peak - st.min_after_peak) if np.isfinite(st.peak) else 0.0
+    main = slips[slips["is_mainshock"]]
+    if len(main):
+        peak, peak_step = float(main["peak_stress"].iloc[0]), int(main["step_start"].iloc[0])
+        stress_drop, mainshock_step = float(main["static_drop"].iloc[0]), int(main["step_start"].iloc[0])
+    else:
+        peak, peak_step = (float(st.peak) if np.isfinite(st.peak) else None), int(st.peak_step)
+        stress_drop, mainshock_step = 0.0, None
+    drive = st.drive
     st.max_mem = max(st.max_mem, _rss_mb())
     try:
         engine_meta = eng.metadata()
@@ -615,13 +726,23 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         crack_counts={"fault": int(st.cracks.count(1)), "rock": int(st.cracks.count(0))},
         steps=int(eng.step_count),
         stop_reason=st.stop_reason,
-        stop_criterion={"drop_fraction": cfg["loading"]["stop_drop_fraction"], "tail_steps": cfg["loading"]["tail_steps"],
-                        "max_steps": cfg["loading"]["max_steps"]},
+        stop_criterion={"after_slips": cfg["loading"]["stop_after_slips"], "min_drop": cfg["loading"]["stop_min_drop"],
+                        "max_displacement": cfg["loading"]["max_displacement"], "tail_steps": cfg["loading"]["tail_steps"],
+                        "max_steps": cfg["loading"]["max_steps"], "stop_step": st.trigger_step},
         axial_start_step=int(st.stage_start) if st.stage == "axial" else None,
-        peak_differential_stress=float(st.peak) if np.isfinite(st.peak) else None,
-        peak_step=int(st.peak_step),
-        mainshock_step=st.trigger_step,
+        peak_differential_stress=peak,
+        peak_step=peak_step,
+        mainshock_step=mainshock_step,
         stress_drop=stress_drop,
+        slips={"n_events": int(len(slips)), "n_at_least_min_drop": int(np.count_nonzero(slips["static_drop"] >= cfg["loading"]["stop_min_drop"])),
+               "rate_on": cfg["loading"]["slip_rate_on"], "rate_off": cfg["loading"]["slip_rate_off"],
+               "rate_window_steps": cfg["loading"]["slip_rate_window"], "quiet_steps": cfg["loading"]["slip_quiet_steps"],
+               "definition": "static_drop = differential stress at the slip-rate rise - mean over the quiet stretch after it"},
+        drive={"mode": cfg["loading"]["drive"], "fast_velocity": cfg["loading"]["platen_velocity"],
+               "slow_factor": cfg["loading"]["slow_factor"] if cfg["loading"]["drive"] == "adaptive" else 1.0,
+               "slow_steps": int(drive.slow_steps) if drive else 0, "n_slowdowns": int(drive.n_slowdowns) if drive else 0,
+               "n_forced_fast": int(drive.n_forced) if drive else 0,
+               "displacement": float(st.drive_z0 - eng.boundary_state()["z_drive"]) if drive else 0.0},
         consolidation=st.consolidation,
         quasi_static={
             "inertial_number": dq["inertial_number"],
@@ -632,8 +753,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
             "definition": "I = strain_rate * mean_diameter * sqrt(density * density_scale / confining_stress); "
                           "v_p = d sqrt(k/m) of the bonded lattice",
         },
-        ae={"space_window_m": st.ae.space_window, "time_window_steps": st.ae.time_window, "extend_window": st.ae.extend,
-            "mt_interval": cfg["recording"]["mt_interval"]},
+        ae=_ae_meta(cfg, eng, st),
         specimen=st.specimen_summary,
         balls=st.specimen_summary.get("balls", st.specimen_summary["n_particles"]),
         contacts_per_ball=st.specimen_summary.get("contacts_per_ball"),

@@ -21,18 +21,28 @@ from labquake.io.rundir import empty_table
 __all__ = ["contact_state", "LoadingRecorder", "CrackLog", "ContactMonitor", "select_monitored"]
 
 
-def contact_state(eng: Any, step: int | None = None) -> ContactState:
-    """All current contacts of the engine as a :class:`ContactState`.
+def contact_state(eng: Any, step: int | None = None, walls: bool = True) -> ContactState:
+    """All current contacts of the engine, wall contacts included, as a :class:`ContactState`.
 
     The engine reports, per contact, the normal force ``fn`` (compression +) along the
     unit normal ``normal`` pointing from particle i to particle j, and the shear force
-    ``fs`` on particle i; the force on i is then ``-fn * normal + fs``.
+    ``fs`` on particle i; the force on i is then ``-fn * normal + fs``. With ``walls``
+    (and an engine that has ``wall_contacts()``) every particle–platen and
+    particle–lateral-boundary contact is a row too (``j = n_particles + wall``, the force
+    the wall exerts on the particle), so an AE source next to a wall keeps the reaction
+    of the wall in its moment tensor.
     """
     c = eng.contacts()
+    n = int(eng.n_particles)
     f_i = -np.asarray(c["fn"], float)[:, None] * np.asarray(c["normal"], float) + np.asarray(c["fs"], float)
-    return ContactState.from_arrays(
-        int(eng.step_count if step is None else step), int(eng.n_particles), c["i"], c["j"], f_i, c["point"]
-    )
+    i, j, pt = np.asarray(c["i"], np.int64), np.asarray(c["j"], np.int64), np.asarray(c["point"], float)
+    if walls and hasattr(eng, "wall_contacts"):
+        w = eng.wall_contacts()
+        i = np.concatenate([i, np.asarray(w["particle"], np.int64)])
+        j = np.concatenate([j, n + np.asarray(w["wall"], np.int64)])
+        f_i = np.concatenate([f_i, np.asarray(w["force"], float).reshape(-1, 3)])
+        pt = np.concatenate([pt, np.asarray(w["point"], float).reshape(-1, 3)])
+    return ContactState.from_arrays(int(eng.step_count if step is None else step), n, i, j, f_i, pt)
 
 
 class LoadingRecorder:
@@ -43,11 +53,13 @@ class LoadingRecorder:
     the confining boundary's radius (both compaction positive). The fault slip is the mean
     along-dip displacement of the hanging-wall particles within one maximum diameter of
     the fault relative to that of the footwall particles, counted from the start of axial
-    loading, positive in the sense the axial load drives it (hanging wall down-dip).
+    loading, positive in the sense the axial load drives it (hanging wall down-dip). The
+    drive displacement is the advance of the loading frame's drive point since the start
+    of axial loading (0 before it): the axis on which the drive rate is set.
     """
 
     COLUMNS = ("step", "time", "axial_stress", "confining_stress", "differential_stress", "axial_strain",
-               "volumetric_strain", "platen_displacement", "fault_slip", "kinetic_energy", "stage")
+               "volumetric_strain", "platen_displacement", "fault_slip", "kinetic_energy", "stage", "drive_displacement")
 
     def __init__(self, length0: float, radius0: float, fault: FaultPlane, positions0: np.ndarray, side: np.ndarray, band: float) -> None:
         self.length0 = float(length0)
@@ -59,12 +71,15 @@ class LoadingRecorder:
         self.fw = np.flatnonzero(near & (side == 0))
         self.ref_hw: np.ndarray | None = None
         self.ref_fw: np.ndarray | None = None
+        self.drive_z0: float | None = None
         self.rows: list[tuple] = []
 
-    def start_slip(self, positions: np.ndarray) -> None:
-        """Fix the reference positions of the fault slip (start of axial loading)."""
+    def start_slip(self, positions: np.ndarray, drive_z: float | None = None) -> None:
+        """Fix the reference positions of the fault slip and of the loading frame's drive
+        point (start of axial loading)."""
         self.ref_hw = np.asarray(positions)[self.hw].copy()
         self.ref_fw = np.asarray(positions)[self.fw].copy()
+        self.drive_z0 = None if drive_z is None else float(drive_z)
 
     def fault_slip(self, positions: np.ndarray) -> float:
         if self.ref_hw is None or len(self.hw) == 0 or len(self.fw) == 0:
@@ -82,16 +97,18 @@ class LoadingRecorder:
         ea = (self.length0 - length) / self.length0
         er = (self.radius0 - float(b["cylinder_radius"])) / self.radius0
         row = (int(eng.step_count), float(eng.step_count * eng.dt), sa, sc, sa - sc, ea, ea + 2.0 * er,
-               float(b["platen_displacement"]), self.fault_slip(eng.positions), float(eng.kinetic_energy()), stage)
+               float(b["platen_displacement"]), self.fault_slip(eng.positions), float(eng.kinetic_energy()), stage,
+               0.0 if self.drive_z0 is None else self.drive_z0 - float(b["z_drive"]))
         self.rows.append(row)
         return dict(zip(self.COLUMNS, row))
 
     def to_state(self) -> dict[str, Any]:
         """The recorder as plain data (arrays and scalars) for a checkpoint."""
         n = len(self.rows)
-        num = np.array([r[1:10] for r in self.rows], dtype=float).reshape(n, 9)
+        num = np.array([(*r[1:10], r[11]) for r in self.rows], dtype=float).reshape(n, 10)
         return {"length0": self.length0, "radius0": self.radius0, "dip": np.asarray(self.dip, dtype=float),
                 "hw": self.hw, "fw": self.fw, "ref_hw": self.ref_hw, "ref_fw": self.ref_fw,
+                "drive_z0": self.drive_z0,
                 "step": np.array([r[0] for r in self.rows], dtype=np.int64), "values": num,
                 "stage": [str(r[10]) for r in self.rows]}
 
@@ -106,10 +123,11 @@ class LoadingRecorder:
         self.fw = np.asarray(state["fw"], dtype=np.int64)
         self.ref_hw = None if state["ref_hw"] is None else np.asarray(state["ref_hw"], dtype=float)
         self.ref_fw = None if state["ref_fw"] is None else np.asarray(state["ref_fw"], dtype=float)
+        self.drive_z0 = None if state["drive_z0"] is None else float(state["drive_z0"])
         steps, vals, stages = state["step"], np.asarray(state["values"], dtype=float), state["stage"]
-        if not (len(steps) == len(vals) == len(stages)) or (len(vals) and vals.shape[1] != 9):
+        if not (len(steps) == len(vals) == len(stages)) or (len(vals) and vals.shape[1] != 10):
             raise ValueError("loading recorder: rows of unequal length")
-        self.rows = [(int(st), *(float(v) for v in row), str(sg)) for st, row, sg in zip(steps, vals, stages)]
+        self.rows = [(int(st), *(float(v) for v in row[:9]), str(sg), float(row[9])) for st, row, sg in zip(steps, vals, stages)]
         return self
 
     def table(self) -> pd.DataFrame:

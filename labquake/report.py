@@ -12,6 +12,8 @@ significant after multiple-testing correction, and every warning), a key from th
 run labels ``R01``, ``R02``, ... used in the figures to the run names and parameters, and a
 figure index. It then holds the loading curves and fault-crack KDFs, a table of peak
 stress, stress drop, b and D2 per run against the reference ranges of Ye et al. (2024),
+the AE source mechanisms (a Hudson source-type plot of every event and the share of
+tensile, shear, implosive and CLVD events per run, :func:`source_mechanisms`),
 the dendrograms and B_k (raw, Holm and Benjamini–Hochberg p-values), the grain-scale
 figures, a gallery of the per-run figures, one 3D image of the contact-force network, and
 the campaign's config and software versions.
@@ -128,6 +130,18 @@ def stick_slip_stats(loading: pd.DataFrame) -> dict[str, float]:
     return {"peak_mpa": float(s.max()), "after_mpa": float(s[i]), "drop_mpa": float(fall[i])}
 
 
+def mainshock_stats(slips: pd.DataFrame) -> dict[str, float]:
+    """Peak, after and static drop [MPa] of the mainshock in ``slips.parquet`` (the
+    slip event with the largest static drop, :mod:`labquake.slips`); NaN when the run
+    had no slip event."""
+    main = slips[slips["is_mainshock"].to_numpy(dtype=bool)]
+    if len(main) == 0:
+        return {"peak_mpa": math.nan, "after_mpa": math.nan, "drop_mpa": math.nan}
+    m = main.iloc[0]
+    peak = float(m["peak_stress"]) if "peak_stress" in main.columns else float(m["stress_start"])
+    return {"peak_mpa": peak / 1e6, "after_mpa": float(m["stress_end"]) / 1e6, "drop_mpa": float(m["static_drop"]) / 1e6}
+
+
 def _analysis_tables(campaign_dir: Path, warnings_out: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Every ``analysis/*.parquet``; an unreadable one is left out and reported in
     ``warnings_out`` (never silently replaced)."""
@@ -146,7 +160,8 @@ def _analysis_tables(campaign_dir: Path, warnings_out: list[str] | None = None) 
 
 
 def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """One row per complete run: peak, after, drop [MPa] (from the loading curve), the
+    """One row per complete run: peak, after, drop [MPa] (of the mainshock in
+    ``slips.parquet``, or from the loading curve for runs without one), the
     :data:`STAT_COLUMNS` (b and D2) and ``n_events`` (fault events).
 
     b and D2 come from ``analysis/seismicity.parquet`` when the campaign analysis wrote
@@ -160,8 +175,9 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
     rows = []
     for rd in runs:
         row: dict[str, Any] = {"run": rd.name}
-        try:
-            row.update(stick_slip_stats(rd.read_table("loading", ["differential_stress"])))
+        try:  # the slip events where the run has them, else (imported runs) the loading curve
+            row.update(mainshock_stats(rd.read_table("slips")) if rd.has_table("slips")
+                       else stick_slip_stats(rd.read_table("loading", ["differential_stress"])))
         except LabquakeError:
             row.update(peak_mpa=math.nan, after_mpa=math.nan, drop_mpa=math.nan)
         rows.append(row)
@@ -311,6 +327,58 @@ def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: 
     fig.suptitle(f"Fault-crack KDFs (σ = {bandwidth:g} steps); red: mainshock episode, blue: foreshock episodes, dotted: episode bounds", fontsize=9)
     fig.tight_layout()
     return _png(fig)
+
+
+def source_mechanisms(runs: Sequence[RunDirectory]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Hudson source types of every run's AE events and the share of each class per run.
+
+    Returns the classified events (:func:`labquake.ae.moment.classify_events`, with a
+    ``run`` column) and a table with one row per run plus an ``all`` row: ``events``, the
+    percentage of each class of :data:`labquake.ae.moment.SOURCE_TYPES`, the median
+    iso/dev of all events and of the events made only of tensile cracks (an opening crack
+    must be positive) with their number. None when no run has events.
+    """
+    from labquake.ae.moment import SOURCE_TYPES, classify_events
+
+    parts = []
+    for rd in runs:
+        with contextlib.suppress(LabquakeError, KeyError):
+            ev = rd.read_table("events")
+            cr = None
+            with contextlib.suppress(LabquakeError):
+                cr = rd.read_table("cracks")
+                if "event_id" not in cr.columns:
+                    cr = None
+            if len(ev):
+                t = classify_events(ev, cr)
+                t.insert(0, "run", rd.name)
+                parts.append(t)
+    if not parts:
+        return None
+    table = pd.concat(parts, ignore_index=True)
+
+    def row(name: str, t: pd.DataFrame) -> dict[str, Any]:
+        out: dict[str, Any] = {"run": name, "events": len(t)}
+        for kind in SOURCE_TYPES:
+            out[f"{kind} %"] = 100.0 * float((t["source_type"].astype(str) == kind).mean())
+        out["median iso/dev"] = float(t["iso_ratio"].median())
+        ten = t[t["crack_modes"] == "tension"] if "crack_modes" in t else t.iloc[:0]
+        out["tensile-crack events"] = len(ten)
+        out["their median iso/dev"] = float(ten["iso_ratio"].median()) if len(ten) else math.nan
+        return out
+
+    rows = [row(name, g) for name, g in table.groupby("run", sort=True)]
+    if len(rows) > 1:
+        rows.append(row("all", table))
+    return table, pd.DataFrame(rows)
+
+
+def hudson_figure(table: pd.DataFrame) -> bytes:
+    """The Hudson source-type plot of the classified events of every run."""
+    from labquake.viz.ae_figures import hudson_figure as _hudson
+
+    n_runs = table["run"].nunique()
+    return _png(_hudson(table, f"AE source types, {n_runs} run{'s' if n_runs != 1 else ''} (Hudson et al. 1989, equal-area)"))
 
 
 def force_network_image(runs: Sequence[RunDirectory]) -> tuple[bytes, str] | None:
@@ -795,6 +863,24 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     add(figure(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.",
                "fig-kdf", "Fault-crack KDFs") if data else '<p class="note">No fault crack.</p>')
 
+    # -- AE source mechanisms ------------------------------------------------------------------
+    add('<h2 id="source-mechanisms">AE source mechanisms</h2>')
+    sm = source_mechanisms(runs)
+    if sm is not None:
+        table, shares = sm
+        data = own_figure(f"{OWN_PREFIX}hudson.png", hudson_figure(table))
+        add(figure(data, "Hudson source-type plot of every AE event (equal-area u–v projection; squares: textbook "
+                   "sources). Classes by Hudson's k (isotropic share, −1 implosion … +1 explosion) and T (−1 CLVD+ … "
+                   "+1 CLVD−): tensile k ≥ 0.2, implosive k ≤ −0.2, shear |k| < 0.2 and |T| ≤ 0.5, CLVD |k| < 0.2 "
+                   "and |T| > 0.5 (labquake.ae.moment).", "fig-hudson", "AE source types (Hudson plot)"))
+        shares = shares.copy()
+        shares.insert(0, "label", [label_of.get(r, r) for r in shares["run"]])
+        add('<p class="note">Share of each source type per run, and the median iso/dev (isotropic part over the '
+            "deviatoric scalar moment, opening positive) of all events and of the events made only of tensile "
+            "cracks.</p>" + _table(shares, max_rows=10_000))
+    else:
+        add('<p class="note">No run has AE events.</p>')
+
     # -- analysis figures ------------------------------------------------------------------
     pngs = sorted(p for p in figdir.glob("*.png") if not p.name.startswith((OWN_PREFIX, *PER_RUN_PREFIXES))) if figdir.is_dir() else []
     for prefix, title in FIGURE_SECTIONS:
@@ -951,5 +1037,5 @@ def _read_json(path: Path, warn: list[str] | None = None) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
+__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "mainshock_stats", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
            "per_run_table", "stage_outputs", "stick_slip_stats", "write_report"]

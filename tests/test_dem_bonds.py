@@ -205,3 +205,49 @@ def test_bond_across_a_gap_stays_through_rebuilds_until_it_breaks():
     assert c["i"].size == 1 and c["bonded"][0]
     assert c["fn"][0] < 0.0             # the bond pulls (tension negative)
     assert eng.n_intact_bonds == 1
+
+
+def test_shear_broken_joint_across_a_gap_keeps_its_compression_until_its_faces_open():
+    """A fault joint installed across a gap (0.5 R, beyond the skin: the spheres never
+    touch) breaks in shear while pressed together. It keeps its normal force and slides at
+    residual friction, through neighbour-list rebuilds, and loses it only when the faces
+    are pulled apart (a broken contact that is still pressed together must not release
+    its compression: that would be a spurious implosion in the AE moment tensors)."""
+    th = np.radians(30.0)
+    n_pl = np.array([np.sin(th), 0.0, np.cos(th)])
+    t_pl = np.array([np.cos(th), 0.0, -np.sin(th)])
+    u = np.cos(np.radians(20)) * n_pl - np.sin(np.radians(20)) * t_pl
+    pos = np.array([[0.0, 0.0, 0.0], (2.5 * R) * u])
+    mu = 0.3
+    joint = SmoothJoint(normal=tuple(n_pl), kn_per_area=1e12, ks_per_area=4e11, residual_mu=mu)
+    eng = Engine(pos, [R, R], RHO, LinearContact(1e6, 4e5, 0.5), joint=joint, side=[0, 1], fixed=[1, 1],
+                 sort_every=1)
+    eng.install_bonds([0], [1], 1e9, 2e3, 30.0, max_gap=R)
+    v = 1e-3
+    eng.set_velocities([1], -v * n_pl[None, :])  # press the faces together
+    eng.run(200)
+    fn0 = eng.contacts()["fn"][0]
+    assert fn0 == pytest.approx(1e12 * AREA * v * eng.dt * 200, rel=1e-9)
+    eng.set_velocities([1], 20 * v * t_pl[None, :])  # slide along the plane: shear break
+    broke = False
+    for _ in range(200):
+        eng.run(5)
+        if len(eng.pop_cracks()["step"]):
+            broke = True
+            break
+    assert broke and eng.n_intact_bonds == 0
+    gap = np.linalg.norm(eng.positions[1] - eng.positions[0]) - 2 * R
+    assert gap > 0.3 * R                                  # the spheres do not touch
+    n_reb = eng.metadata()["n_rebuilds"]
+    eng.set_velocities([1], 1.0 * t_pl[None, :])  # slide 0.4 R: the neighbour list is rebuilt
+    for _ in range(10):
+        eng.run(100)
+        c = eng.contacts()
+        assert c["i"].size == 1 and not c["bonded"][0]
+        assert c["fn"][0] == pytest.approx(fn0, rel=1e-9)  # the compression is kept ...
+        assert np.linalg.norm(c["fs"][0]) == pytest.approx(mu * fn0, rel=1e-9)  # ... and it slides
+    assert eng.metadata()["n_rebuilds"] > n_reb           # through rebuilds
+    eng.set_velocities([1], 2 * v * n_pl[None, :])         # open the faces
+    eng.run(200)
+    assert eng.contacts()["i"].size == 0
+    assert eng.lookup_pairs([0], [1])["fn"][0] == 0.0

@@ -68,3 +68,40 @@ def test_frame_spring_platen_balances_particle_force():
     spring = kf * (b["z_top"] - b["z_drive"])
     assert spring == pytest.approx(b["platen_force_top"], rel=0.02)
     assert b["platen_force_top"] > f_before
+
+
+@pytest.mark.parametrize("mode", ["wall", "pressure"])
+def test_wall_contacts_are_the_wall_forces_the_particles_felt(mode):
+    """Per particle: the last step's total force = contact forces + wall_contacts() forces;
+    per wall: the sums are the platen forces and the lateral force of the wall kernel."""
+    eng = _sample(mode)
+    eng.run(1500)
+    eng.set_platens(mode="velocity", velocity=0.2)
+    eng.set_damping(local_damping=0.0)  # total force = contact + wall forces (no damping term)
+    eng.run(200)
+    wc = eng.wall_contacts()
+    n = eng.n_particles
+    total = np.zeros((n, 3))
+    np.add.at(total, wc["particle"], wc["force"])
+    c = eng.contacts()
+    f_i = -c["fn"][:, None] * c["normal"] + c["fs"]
+    np.add.at(total, c["i"], f_i)
+    np.add.at(total, c["j"], -f_i)
+    np.testing.assert_allclose(total, eng.forces, rtol=0, atol=1e-9 * np.abs(eng.forces).max())
+    b = eng.boundary_state()
+    bottom, top, lat = (wc["wall"] == k for k in (eng.WALL_BOTTOM, eng.WALL_TOP, eng.WALL_LATERAL))
+    assert wc["force"][bottom, 2].sum() == pytest.approx(b["platen_force_bottom"], rel=1e-12)
+    assert -wc["force"][top, 2].sum() == pytest.approx(b["platen_force_top"], rel=1e-12)
+    assert top.sum() == b["n_platen_contacts_top"] and bottom.sum() > 0
+    # lateral forces point inward, act on the boundary, and sum to the confining force
+    rho = np.hypot(wc["point"][lat, 0], wc["point"][lat, 1])
+    radial = np.einsum("ij,ij->i", wc["force"][lat, :2], wc["point"][lat, :2]) / rho
+    assert np.all(radial < 0) and np.all(wc["force"][lat, 2] == 0.0)
+    area = 2 * np.pi * b["cylinder_radius"] * (b["z_top"] - b["z_bottom"]) if mode == "wall" else None
+    if area is not None:
+        assert -radial.sum() / area == pytest.approx(b["confining_stress"], rel=1e-9)
+        assert np.allclose(rho, b["cylinder_radius"])
+    else:
+        from labquake.dem import _kernels as K
+
+        assert -radial.sum() == pytest.approx(b["confining_stress"] * eng._a["wal"][K.W_CAREA], rel=1e-9)

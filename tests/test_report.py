@@ -81,3 +81,52 @@ def test_report_without_analysis_still_shows_the_runs(campaign, tmp_path):
     assert len(re.findall(r'<img src="data:image/png;base64,', text)) >= 2  # own loading + KDF figures
     # without analysis/seismicity.parquet the report computes b and D2 itself: the same numbers
     pd.testing.assert_frame_equal(per_run_table(out), per_run_table(campaign))
+
+
+def _events_run(root, name, eigs, modes):
+    """A complete run directory whose events have the given moment-tensor eigenvalues
+    (rotated), one tension or shear crack each."""
+    from labquake.io.rundir import RunDirectory, empty_table
+
+    rd = RunDirectory(root / name)
+    rd.start({"name": name})
+    rows, cracks = [], []
+    rng = np.random.default_rng(len(name))
+    for k, (e, mode) in enumerate(zip(eigs, modes)):
+        q = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        m = q @ np.diag(e) @ q.T
+        iso = np.trace(m) / 3
+        dev = np.sqrt(np.sum(np.linalg.eigvalsh(m - iso * np.eye(3)) ** 2) / 2)
+        rows.append({"event_id": k, "step_start": 10 * k, "step_end": 10 * k + 5, "x": 0.0, "y": 0.0, "z": 0.0,
+                     "radius": 1e-3, "m0": 1.0, "mw": -6.0, "m11": m[0, 0], "m12": m[0, 1], "m13": m[0, 2],
+                     "m22": m[1, 1], "m23": m[1, 2], "m33": m[2, 2], "iso": iso, "dev": dev, "n_cracks": 1,
+                     "on_fault": mode == "shear"})
+        cracks.append({"crack_id": k, "step": 10 * k, "time": 0.0, "x": 0.0, "y": 0.0, "z": 0.0, "nx": 1.0, "ny": 0.0,
+                       "nz": 0.0, "size": 1e-3, "kind": "fault" if mode == "shear" else "rock", "mode": mode,
+                       "particle_a": 0, "particle_b": 1, "event_id": k})
+    ev = pd.DataFrame(rows).astype({c: t for c, t in empty_table("events").dtypes.items() if c != "iso_ratio"})
+    rd.write_table("events", ev)
+    rd.write_table("cracks", pd.DataFrame(cracks))
+    rd.complete()
+    return rd
+
+
+def test_report_shows_the_hudson_plot_and_the_source_type_shares(tmp_path):
+    from labquake.report import source_mechanisms
+
+    crack, dc, closing, clvd = (3, 1, 1), (1, 0, -1), (-3, -1, -1), (2, -1, -1)
+    _events_run(tmp_path, "run-01", [crack, dc, closing, clvd], ["tension", "shear", "shear", "shear"])
+    _events_run(tmp_path, "run-02", [crack, crack], ["tension", "tension"])
+    table, shares = source_mechanisms(find_runs(tmp_path))
+    assert len(table) == 6 and set(table["run"]) == {"run-01", "run-02"}
+    s = shares.set_index("run")
+    assert s.loc["all", "events"] == 6
+    assert s.loc["all", ["tensile %", "shear %", "implosive %", "CLVD %"]].tolist() == pytest.approx([50, 50 / 3, 50 / 3, 50 / 3])
+    assert s.loc["run-02", "tensile %"] == 100.0 and s.loc["run-02", "tensile-crack events"] == 2
+    # an opening crack (lambda = mu): iso / dev = (5/3) / sqrt(4/3)
+    assert s.loc["all", "their median iso/dev"] == pytest.approx((5 / 3) / np.sqrt(4 / 3))
+    path = write_report(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "AE source mechanisms" in text and 'id="fig-hudson"' in text
+    assert (tmp_path / "figures" / "report_hudson.png").read_bytes().startswith(PNG)
+    assert "tensile %" in text and "their median iso/dev" in text

@@ -30,17 +30,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labquake.ae.moment import iso_dev, moment_magnitude, moment_tensor, scalar_moment
+from labquake.ae.moment import iso_dev, iso_ratio, moment_magnitude, moment_tensor, scalar_moment
 from labquake.io.rundir import empty_table
 
 __all__ = ["ContactState", "AERecorder"]
+
+
+#: wall contacts take the pseudo-particle ids ``n_particles + wall`` (wall < WALL_SLOTS)
+WALL_SLOTS = 8
 
 
 @dataclass(frozen=True)
 class ContactState:
     """All contacts at one step: pair (i < j), force on particle i, contact point.
 
-    Build with :meth:`from_arrays`; ``key = i * n_particles + j`` is sorted.
+    Build with :meth:`from_arrays`. A particle–wall contact is a row whose ``j`` is the
+    wall's pseudo-particle id ``n_particles + wall`` (``wall`` < :data:`WALL_SLOTS`); it
+    is never in a source, so it enters the moment tensor like the contact of a source
+    particle with an outside particle. ``key`` (sorted) is ``i * n_particles + j`` for a
+    particle pair and ``n_particles**2 + i * WALL_SLOTS + wall`` for a wall contact.
     """
 
     step: int
@@ -53,7 +61,12 @@ class ContactState:
 
     @classmethod
     def from_arrays(cls, step: int, n_particles: int, i: np.ndarray, j: np.ndarray, force_i: np.ndarray, point: np.ndarray) -> "ContactState":
-        """Normalise to i < j (the force flips sign when a pair is swapped) and sort by pair."""
+        """Normalise to i < j (the force flips sign when a pair is swapped) and sort by pair.
+
+        Wall contacts have ``j = n_particles + wall`` and ``force_i`` the wall's force on
+        particle ``i``.
+        """
+        n = int(n_particles)
         i = np.asarray(i, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
         f = np.array(force_i, dtype=float).reshape(-1, 3)
@@ -61,9 +74,12 @@ class ContactState:
         swap = i > j
         lo, hi = np.where(swap, j, i), np.where(swap, i, j)
         f[swap] *= -1.0
-        key = lo * int(n_particles) + hi
+        if np.any(lo >= n) or np.any(hi >= n + WALL_SLOTS) or np.any(lo < 0):
+            raise ValueError(f"contact state: particle ids must lie in [0, {n}) and wall ids in [{n}, {n + WALL_SLOTS})")
+        wall = hi >= n
+        key = np.where(wall, n * n + lo * WALL_SLOTS + (hi - n), lo * n + hi)
         o = np.argsort(key, kind="stable")
-        return cls(int(step), int(n_particles), lo[o], hi[o], key[o], f[o], p[o])
+        return cls(int(step), n, lo[o], hi[o], key[o], f[o], p[o])
 
     def to_state(self) -> dict[str, Any]:
         """The state as plain data (arrays and scalars) for a checkpoint."""
@@ -82,8 +98,14 @@ class ContactState:
             raise ValueError("contact state: arrays of unequal length")
         return cls(int(state["step"]), int(state["n_particles"]), i, j, key, f, p)
 
+    @property
+    def n_wall_contacts(self) -> int:
+        """Rows that are particle–wall contacts."""
+        return int(np.count_nonzero(self.j >= self.n_particles))
+
     def outward(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Contacts with exactly one particle in ``source``: (key, force on the outside particle, point)."""
+        """Contacts with exactly one particle in ``source``: (key, force on the outside
+        particle or wall, point). A wall contact of a source particle is one of them."""
         ins_i = np.isin(self.i, source)
         ins_j = np.isin(self.j, source)
         m = ins_i ^ ins_j
@@ -300,7 +322,7 @@ class AERecorder:
             "event_id": ev.event_id, "step_start": ev.step_start, "step_end": ev.last_sample,
             "x": c[0], "y": c[1], "z": c[2], "radius": radius, "m0": ev.best_m0, "mw": moment_magnitude(ev.best_m0),
             "m11": m[0, 0], "m12": m[0, 1], "m13": m[0, 2], "m22": m[1, 1], "m23": m[1, 2], "m33": m[2, 2],
-            "iso": iso, "dev": dev, "n_cracks": len(ev.xyz), "on_fault": ev.n_fault > 0,
+            "iso": iso, "dev": dev, "iso_ratio": iso_ratio(iso, dev), "n_cracks": len(ev.xyz), "on_fault": ev.n_fault > 0,
             "n_fault_cracks": ev.n_fault,
         })
 

@@ -48,7 +48,10 @@ Contact laws (SI)
    grow from the relative contact-point displacement resolved in the joint frame
    (stiffness per area × area). Bonded: breaks in tension when −Fn/A > σ_t, in shear when
    |Fs|/A > c + (Fn/A)·tanφ. Unbonded (after a break, or contacts formed later across the
-   fault): no tension, |Fs| ≤ residual_mu·Fn; the contact exists while the spheres overlap.
+   fault): no tension, |Fs| ≤ residual_mu·Fn. A joint installed as a bond keeps its faces
+   after a shear break: it stays in contact (and in the neighbour list) while its normal
+   force is compressive, across the pair's gap; a contact formed later exists while the
+   spheres overlap.
 Every bond failure emits one crack record: step after which it broke, contact point,
 normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids (a < b). A flat
 joint emits one record per broken element, at the element's centroid, size √(A_e/π).
@@ -117,6 +120,9 @@ Additions to the API contract
   ``eng.strain_energy()``, ``eng.strain_energy_parts()`` (walls and the loading-frame
   spring included; ``elastic_energy()`` keeps its old definition for the consolidation
   criterion).
+* ``eng.wall_contacts()``: particle–wall contacts (wall 0 bottom platen, 1 top platen,
+  2 lateral boundary; particle user id; force on the particle; point), recomputed from the
+  wall state with the wall kernel's formulas (for the AE moment tensors).
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a

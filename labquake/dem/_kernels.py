@@ -215,7 +215,8 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
             bonded = (st & F_BONDED) != 0
             cross = c_hasj != 0.0 and side[i] != side[j]
             fjp = c_nfj != 0.0 and (not cross) and pbd[s] >= 0
-            if (not bonded) and (not fjp) and d2 >= rsum * rsum:
+            kept = cross and pbd[s] >= 0 and hist[s, 3] > 0.0  # broken installed joint, still pressed
+            if (not bonded) and (not fjp) and d2 >= rsum * rsum and not kept:
                 if st & F_TOUCH:
                     kind_dep = 2.0 if cross else 1.0
                     _keep_departure(s, kind_dep, hist, roll, has_roll, dep, dch)
@@ -268,7 +269,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 else:
                     rr = c_jrm * min(ri, rj)
                     area = math.pi * rr * rr
-                if (not bonded) and ov <= 0.0:
+                if (not bonded) and ov <= 0.0 and not kept:
                     r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
                     break
                 # relative motion of the contact point (rotations included, as PFC); the
@@ -293,7 +294,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                         if ev == 1:
                             fn = 0.0
                 if not bonded:
-                    fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu)
+                    fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu, b >= 0)
                     dsj = smooth_joint_dissipation(tfn, tsx, tsy, tsz, fn, fsx, fsy, fsz, h3, h0, h1, h2,
                                                    c_jkn * area, c_jks * area)
                     if was_bonded:
@@ -1501,7 +1502,8 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
         joint = prm[P_HASJ] != 0.0 and side[i] != side[j]
         b = pbd[s]
         fjp = prm[P_NFJ] != 0.0 and (not joint) and b >= 0
-        if ov <= 0.0 and not bonded and not (fjp and (st & F_TOUCH)):
+        # a broken installed joint still pressed together is a contact across a gap too
+        if ov <= 0.0 and not bonded and not (fjp and (st & F_TOUCH)) and not (joint and hist[s, 3] > 0.0):
             continue
         nx = dx / dist
         ny = dy / dist

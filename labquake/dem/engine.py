@@ -487,8 +487,9 @@ class Engine:
         self._book(self.kinetic_energy() - ke0)  # a driven particle's kinetic energy leaves the budget
 
     def set_platens(self, mode=None, velocity=None, target_stress=None, frame_stiffness=_UNSET) -> None:
-        """Change the top-platen control. Switching on a frame spring preloads it with the
-        current platen force, so the load is continuous."""
+        """Change the top-platen control. Switching on a frame spring (or changing the mode)
+        preloads it with the current platen force, so the load is continuous; changing the
+        velocity alone keeps the drive point."""
         w = self._a["wal"]
         if w[K.W_HASP] == 0.0:
             raise ParameterError("this engine has no platens")
@@ -515,10 +516,12 @@ class Engine:
                 if not math.isfinite(kf) or kf <= 0.0:
                     raise ParameterError(f"frame_stiffness must be positive, got {frame_stiffness}")
                 w[K.W_KF] = kf
-        if w[K.W_KF] > 0.0:
-            w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
-        else:
+        if w[K.W_KF] <= 0.0:
             w[K.W_ZD] = w[K.W_ZT]
+        elif mode is not None or frame_stiffness is not _UNSET:
+            w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
+        # a new velocity alone leaves the frame spring's drive point where it is (an
+        # adaptive drive changes speed without a jump in the spring's force)
         # preloading (or releasing) the frame spring is energy put in by the operator
         self._book(self._frame_energy() - ef0)
 
@@ -848,6 +851,121 @@ class Engine:
             "n_platen_contacts_top": int(w[K.W_NTOP]),
             "n_lateral_contacts": int(w[K.W_CN]),
         }
+
+    #: wall ids of :meth:`wall_contacts`
+    WALL_BOTTOM, WALL_TOP, WALL_LATERAL = 0, 1, 2
+
+    def wall_contacts(self) -> dict:
+        """Particle–wall contacts of the current state (user ids), one row per particle and wall.
+
+        ``wall`` (0 bottom platen, 1 top platen, 2 lateral boundary: rigid cylinder or
+        pressure membrane), ``particle``, ``force`` (N, 3) on the particle by the wall and
+        ``point`` (N, 3) where it acts (on the platen plane, on the cylinder, or at the
+        outer surface of a membrane-loaded particle). Recomputed in numpy from the
+        positions and the wall state, with the formulas of the step's wall kernel, so the
+        forces are those the particles felt in the last step. A membrane particle that
+        carries the load of several surface cells has one row with their sum.
+        """
+        a = self._a
+        w = a["wal"]
+        pos, rad = a["pos"], a["rad"]
+        walls, parts, forces, points = [], [], [], []
+        if w[K.W_HASP] != 0.0:
+            kn = w[K.W_PKN]
+            for wid, zw, sgn in ((self.WALL_BOTTOM, w[K.W_ZB], 1.0), (self.WALL_TOP, w[K.W_ZT], -1.0)):
+                o = rad - sgn * (pos[:, 2] - zw)
+                p = np.flatnonzero(o > 0.0)
+                f = np.zeros((p.size, 3))
+                f[:, 2] = sgn * kn * o[p]
+                pt = pos[p].copy()
+                pt[:, 2] = zw
+                walls.append(np.full(p.size, wid))
+                parts.append(p)
+                forces.append(f)
+                points.append(pt)
+        cm = w[K.W_CMODE]
+        if cm != 0.0:
+            c = np.array([w[K.W_CX], w[K.W_CY]])
+            xy = pos[:, :2] - c
+            rho = np.hypot(xy[:, 0], xy[:, 1])
+            if cm == 2.0:
+                o = rho + rad - w[K.W_CR]
+                p = np.flatnonzero((o > 0.0) & (rho > 0.0))
+                u = xy[p] / rho[p, None]
+                fmag = w[K.W_CKN] * o[p]
+                rpt = np.full(p.size, w[K.W_CR])
+            else:
+                p, fmag = self._membrane_loads(xy, rho)
+                u = xy[p] / rho[p, None]
+                rpt = rho[p] + rad[p]
+            f = np.zeros((p.size, 3))
+            f[:, :2] = -fmag[:, None] * u
+            pt = np.column_stack([c + rpt[:, None] * u, pos[p, 2]])
+            walls.append(np.full(p.size, self.WALL_LATERAL))
+            parts.append(p)
+            forces.append(f)
+            points.append(pt)
+        if not parts:
+            return {"wall": np.zeros(0, np.int64), "particle": np.zeros(0, np.int64),
+                    "force": np.zeros((0, 3)), "point": np.zeros((0, 3))}
+        p = np.concatenate(parts)
+        return {"wall": np.concatenate(walls).astype(np.int64), "particle": a["oid"][p].astype(np.int64),
+                "force": np.concatenate(forces), "point": np.concatenate(points)}
+
+    def _membrane_loads(self, xy: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Internal indices and radial load magnitudes of the pressure membrane (the same
+        cell assignment as the wall kernel: the outermost particle of each (θ, z) cell and
+        its 8 neighbours takes the cell's load σ_c × area)."""
+        a = self._a
+        w = a["wal"]
+        pos, rad = a["pos"], a["rad"]
+        nth, nzb = int(w[K.W_NTH]), int(w[K.W_NZ])
+        zb = w[K.W_ZB]
+        dth = 2.0 * math.pi / nth
+        dzb = (w[K.W_ZT] - zb) / nzb
+        ro = rho + rad
+        cand = np.flatnonzero((a["fixed"] == 0) & (ro >= w[K.W_CRMIN] - w[K.W_CMARG]))
+        th = np.arctan2(xy[cand, 1], xy[cand, 0]) + math.pi
+        it = np.minimum(np.trunc(th / dth).astype(np.int64), nth - 1)
+        iz = np.clip(np.trunc((pos[cand, 2] - zb) / dzb).astype(np.int64), 0, nzb - 1)
+        k = iz * nth + it
+        # per cell: the first (lowest internal index) particle of the largest outer radius
+        o = np.lexsort((cand, -ro[cand], k))
+        first = np.ones(o.size, dtype=bool)
+        first[1:] = k[o][1:] != k[o][:-1]
+        binr = np.full(nth * nzb, -1.0)
+        bini = np.full(nth * nzb, -1, dtype=np.int64)
+        binr[k[o][first]] = ro[cand][o][first]
+        bini[k[o][first]] = cand[o][first]
+        binr = binr.reshape(nzb, nth)
+        bini = bini.reshape(nzb, nth)
+        # 3 x 3 neighbourhood (θ periodic, z clipped) in the kernel's loop order; the first
+        # strict maximum wins, as there
+        cr, ci = [], []
+        for dz in (-1, 0, 1):
+            ez = np.arange(nzb) + dz
+            ok = (ez >= 0) & (ez < nzb)
+            ezc = np.clip(ez, 0, nzb - 1)
+            for dt_ in (-1, 0, 1):
+                et = (np.arange(nth) + dt_) % nth
+                r = binr[ezc][:, et].copy()
+                r[~ok] = -np.inf
+                cr.append(r)
+                ci.append(bini[ezc][:, et])
+        cr = np.stack(cr)
+        ci = np.stack(ci)
+        best = np.argmax(cr, axis=0)
+        rbest = np.take_along_axis(cr, best[None], 0)[0]
+        pbest = np.take_along_axis(ci, best[None], 0)[0]
+        use = (rbest > -1.0) & (pbest >= 0)
+        load = w[K.W_CTGT] * rbest[use] * dth * dzb
+        p = pbest[use]
+        keep = rho[p] > 0.0
+        p, load = p[keep], load[keep]
+        up, inv = np.unique(p, return_inverse=True)
+        tot = np.zeros(up.size)
+        np.add.at(tot, inv, load)
+        return up, tot
 
     def kinetic_energy(self) -> float:
         a = self._a

@@ -58,7 +58,15 @@ from labquake.errors import ConfigError, DataFormatError, OutputError
 from labquake.geometry import FaultPlane
 from labquake.io.pfc3d_config import CRACK_TYPE_NAMES, PfcImportConfig, load_config
 from labquake.io.pfc3d_text import LAYOUTS, Parsed, parse_header_table, parse_layout
-from labquake.io.rundir import MARKER, RunDirectory, atomic_write_parquet, has_marker, validate_table, write_marker
+from labquake.io.rundir import (
+    MARKER,
+    RunDirectory,
+    atomic_write_parquet,
+    has_marker,
+    validate_table,
+    with_derived,
+    write_marker,
+)
 
 __all__ = [
     "BALL_ALIASES",
@@ -606,8 +614,9 @@ def read_pfc(src_dir: str | os.PathLike, config: PfcImportConfig | str | os.Path
             df, target = _read_generic(f, report)
             extras[target] = df
 
-    for name, df in tables.items():
-        validate_table(name, df, f"{name} (from {src})")
+    for name in list(tables):
+        tables[name] = with_derived(name, tables[name])  # e.g. the events' iso_ratio from iso and dev
+        validate_table(name, tables[name], f"{name} (from {src})")
     report.counts = {k: len(v) for k, v in tables.items()}
 
     plane = FaultPlane(angle_deg=cfg.fault.angle_deg, centre=tuple(cfg.fault.centre))

@@ -9,6 +9,7 @@ Layout (see DESIGN.md)::
       loading.parquet    loading curve
       cracks.parquet     every bond failure
       events.parquet     AE events (moment tensors)
+      slips.parquet      stick-slip events from the fault slip rate (simulations only)
       contacts.parquet   monitored fault contacts, long format
       monitored.parquet  one row per monitored contact (which particles, where, model)
       energy.parquet     energy budget at the loading interval (runs made since it exists)
@@ -79,6 +80,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("fault_slip", "f", "m, mean along-dip offset of the two fault blocks"),
         Column("kinetic_energy", "f", "J"),
     ],
+    # loading.parquet of a simulation also has drive_displacement (m, advance of the
+    # loading frame's drive point since axial loading began); imported runs may lack it
     "cracks": [
         Column("crack_id", "i"),
         Column("step", "i"),
@@ -101,8 +104,18 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("mw", "f", "moment magnitude, (2/3) log10 M0 - 6"),
         *_cols("m11 m12 m13 m22 m23 m33", "f", "N m"),
         *_cols("iso dev", "f", "N m"),
+        Column("iso_ratio", "f", "iso / dev, signed: opening +, closing - (derived from iso and dev if absent)"),
         Column("n_cracks", "i"),
         Column("on_fault", "b"),
+    ],
+    "slips": [
+        Column("step_start", "i"),
+        Column("step_end", "i"),
+        *_cols("stress_start stress_end static_drop dynamic_overshoot", "f", "Pa, differential stress"),
+        Column("slip", "f", "m, fault slip during the event"),
+        Column("duration", "f", "s"),
+        Column("peak_slip_rate", "f", "m/s, averaged over loading.slip_rate_window steps"),
+        Column("is_mainshock", "b"),
     ],
     "contacts": [
         Column("step", "i"),
@@ -136,6 +149,34 @@ SCHEMAS: dict[str, list[Column]] = {
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def _iso_ratio(df: pd.DataFrame) -> np.ndarray:
+    from labquake.ae.moment import iso_ratio  # the one definition (imported late: ae imports this module)
+
+    return np.asarray(iso_ratio(df["iso"].to_numpy(float), df["dev"].to_numpy(float)), dtype=float).reshape(-1)
+
+
+#: schema columns that follow from others: a table without them (written before they were
+#: registered, or by a producer that does not compute them) gets them on reading and writing
+DERIVED: dict[str, dict[str, Callable[[pd.DataFrame], Any]]] = {
+    "events": {"iso_ratio": _iso_ratio},
+}
+
+
+def with_derived(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the :data:`DERIVED` columns of table ``name`` that it lacks (a copy when
+    any is added); the inputs they need must be present."""
+    missing = {c: f for c, f in DERIVED.get(name, {}).items() if c not in df.columns}
+    if not missing:
+        return df
+    df = df.copy()
+    for c, f in missing.items():
+        try:
+            df[c] = f(df)
+        except KeyError:  # an input column is missing: validate_table names it
+            pass
+    return df
 
 STATUSES = ("running", "complete", "failed")
 
@@ -499,7 +540,8 @@ class RunDirectory:
 
     # -- tables -----------------------------------------------------------------------
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
-        """Validate ``df`` against the schema and write it atomically."""
+        """Validate ``df`` against the schema (derived columns added when absent) and write it atomically."""
+        df = with_derived(name, df)
         validate_table(name, df, self.table_path(name))
         return atomic_write_parquet(self.table_path(name), df)
 
@@ -515,6 +557,7 @@ class RunDirectory:
             df = pd.read_parquet(path, engine="pyarrow")
         except Exception as exc:  # pyarrow raises many types for corrupt files
             raise SchemaError(f"{path}: not a readable parquet file ({type(exc).__name__})") from None
+        df = with_derived(name, df)
         validate_table(name, df, path)
         return df[columns] if columns is not None else df
 

@@ -7,8 +7,13 @@ both particles, as PFC) resolved in that frame (stiffness per area × area); the
 acts at the contact point, so it turns the particles, and the joint opens or closes where
 they roll. Bonded:
 breaks in tension when −Fn/A > σ_t, in shear when |Fs|/A > c + (Fn/A)·tanφ. Unbonded
-(after a break, or contacts formed later across the fault): no tension, |Fs| ≤ μ_r·Fn,
-and the contact exists while the spheres overlap.
+(after a break, or contacts formed later across the fault): no tension, |Fs| ≤ μ_r·Fn.
+A joint that was installed as a bond keeps its faces (PFC's notional surfaces, installed
+touching across the pair's gap): after a shear break it stays in contact while its normal
+force is compressive, whether or not the spheres overlap, so a broken joint that is still
+pressed together keeps its compression and slides at residual friction; once its faces
+open (Fn ≤ 0) it is an ordinary unbonded contact. A contact formed later across the fault
+exists while the spheres overlap.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ def smooth_joint_failure(fn, fsx, fsy, fsz, inv_area, tensile_strength, cohesion
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
-def smooth_joint_residual(fn, fsx, fsy, fsz, ov, mu):
-    """Unbonded joint: no tension, no force once the spheres separate, Coulomb cap."""
-    if fn <= 0.0 or ov <= 0.0:
+def smooth_joint_residual(fn, fsx, fsy, fsz, ov, mu, installed):
+    """Unbonded joint: no tension, Coulomb cap; no force once the faces open (``fn`` ≤ 0)
+    or, for a contact not ``installed`` as a bond, once the spheres separate."""
+    if fn <= 0.0 or (ov <= 0.0 and not installed):
         return 0.0, 0.0, 0.0, 0.0
     fsx, fsy, fsz, _ = cap_vector(fsx, fsy, fsz, mu * fn)
     return fn, fsx, fsy, fsz
