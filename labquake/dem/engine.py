@@ -1104,7 +1104,8 @@ class Engine:
         the servo-controlled cylinder wall or the confining pressure; the drivers of fixed
         particles; external forces; plus the energy stored in the initial state and the
         energy changes made between runs by setters), ``friction_dissipation``,
-        ``damping_dissipation`` (local and viscous contact damping) and
+        ``damping_dissipation`` (local and viscous contact damping, and the loss of the
+        massless platen when it jumps to its balance on the frame spring) and
         ``bond_break_energy``. Current: ``strain_energy`` (:meth:`strain_energy`) and
         ``kinetic_energy`` (translational + rotational, free particles). ``residual`` =
         boundary work − (strain + kinetic + friction + damping + bond break): the

@@ -43,12 +43,15 @@ installed across the initial gap of the pair, stress-free (U = 0, g = 0).
 Energy
 ------
 Element e stores ½k̄n∫_e u² dA = ½(U·F_e + g·m_e) (while bonded or in compression) and
-½|F_s,e|²/(k̄s·A_e). :func:`flat_joint_accounted` also returns, per step, the energy that
-the broken elements dissipate (friction: Coulomb slip, and the loss when a broken
-element's faces open) and the energy released by the elements that break in the step:
-for each such element the trapezoidal work done on it over the step minus the change of
-its stored energy (the old state carried into the new contact plane). Intact elements
-are elastic and are not accounted per step.
+½|F_s,e|²/(k̄s·A_e). :func:`flat_joint_accounted` also returns, per step, the energy the
+broken elements dissipate (friction: Coulomb slip, and the loss when a broken element's
+faces open) and the energy released by the elements that break in the step: for each
+such element the trapezoidal work done on it over the step minus the change of its
+stored energy. With the trial state (the old state advanced by this step's motion, in
+the new element frame) these are: shear capped or dropped, (t − c)·(c + r)/(2k̄s A_e)
+(r the old, t the trial, c the final shear force); a field that carried load and lets
+go (faces open, or a tensile break), ½(F_t·U_old + m_t·g_old); a field that appears
+(faces close), −½(F·U_old + m·g_old). Intact elements are elastic and not accounted.
 
 State (one row of ``bfj`` per bond; see the ``FJ_*`` offsets)
 --------------------------------------------------------------
@@ -166,9 +169,6 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
     ne = fjg.shape[0]
     # ---- element frame: carried into the new plane, turned by the mean spin about n
     t1x, t1y, t1z = rot_keep(bfj[b, FJ_T1], bfj[b, FJ_T1 + 1], bfj[b, FJ_T1 + 2], nx, ny, nz)
-    o1x = t1x  # the old frame carried into the new plane (energy accounting)
-    o1y = t1y
-    o1z = t1z
     psi = 0.5 * ((wix + wjx) * nx + (wiy + wjy) * ny + (wiz + wjz) * nz) * dt
     if psi != 0.0:
         cp = math.cos(psi)
@@ -204,6 +204,9 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
     gz -= nx * dpy - ny * dpx
     g1 = gx * t1x + gy * t1y + gz * t1z
     g2 = gx * t2x + gy * t2y + gz * t2z
+    # the old gradient in the new element frame (energy accounting of broken elements)
+    g1o = gox * t1x + goy * t1y + goz * t1z
+    g2o = gox * t2x + goy * t2y + goz * t2z
     twist = (wjx - wix) * nx + (wjy - wiy) * ny + (wjz - wiz) * nz  # relative spin about n
     r4 = radius * radius * radius * radius
     fn = 0.0
@@ -242,6 +245,7 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
         stz = sz
         bonded = bfj[b, k0 + 3] != 0.0
         was_bonded = bonded
+        dn = 0.0
         if bonded:
             inv_ae = 1.0 / ae
             mode = failure_mode(-fe * inv_ae, math.sqrt(sx * sx + sy * sy + sz * sz) * inv_ae, fe * inv_ae,
@@ -254,6 +258,9 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
             any_bonded = True
             interacting = True
         elif fe <= 0.0:
+            if was_bonded or u0o + g1o * c1 + g2o * c2 > 0.0:
+                # it carried its field and lets go of it: ½ F_trial·(old state)
+                dn = 0.5 * (fe * u0o + m1 * g1o + m2 * g2o)
             fe = 0.0
             m1 = 0.0
             m2 = 0.0
@@ -261,6 +268,9 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
             sy = 0.0
             sz = 0.0
         else:
+            if not (was_bonded or u0o + g1o * c1 + g2o * c2 > 0.0):
+                # its faces close again: the field appears with only half its work done
+                dn = -0.5 * (fe * u0o + m1 * g1o + m2 * g2o)
             sx, sy, sz, _ = cap_vector(sx, sy, sz, mu_r * fe)
             interacting = True
         bfj[b, k0] = sx
@@ -278,12 +288,12 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
         my += (mez * nx - mex * nz) + (cz * sx - cx * sz)
         mz += (mex * ny - mey * nx) + (cx * sy - cy * sx)
         if not bonded:
-            # after the law's own arithmetic, reusing its values (no shared subexpression:
-            # see _element_dissipation)
-            d = _element_dissipation(fjg[e, 3], fjg[e, 4], fjg[e, 5], was_bonded, kn, ks, ae, c1, c2, r4, u0o,
-                                     gox, goy, goz, o1x, o1y, o1z, cnx, cny, cnz, u0, gx, gy, gz, fe,
-                                     mex, mey, mez, vn, dt,
-                                     srx, sry, srz, stx, sty, stz, sx, sy, sz)
+            # a broken (or breaking) element: work minus stored-energy change (see Energy)
+            d = dn
+            if ks > 0.0:
+                # shear, an incremental spring: (t − c)·(c + r)/(2k), r the rotated old, t
+                # the trial, c the final force
+                d += ((stx - sx) * (sx + srx) + (sty - sy) * (sy + sry) + (stz - sz) * (sz + srz)) / (2.0 * ks * ae)
             if was_bonded:
                 dbreak += d
             else:
@@ -296,53 +306,3 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
     bfj[b, FJ_T1 + 1] = t1y
     bfj[b, FJ_T1 + 2] = t1z
     return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting, dfric, dbreak
-
-
-@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def _element_dissipation(j11, j22, j12, was_bonded, kn, ks, ae, c1, c2, r4, u0o, gox, goy, goz, o1x, o1y, o1z,
-                         cnx, cny, cnz, u0, gx, gy, gz, fe, mnx, mny, mnz, vn, dt,
-                         srx, sry, srz, stx, sty, stz, sx, sy, sz):
-    """Energy a broken (or breaking) element dissipates in one step: the trapezoidal work
-    done on it minus the change of its stored energy.
-
-    Old state: U = ``u0o``, gradient ``go`` (carried into the new plane), frame ``o1``,
-    cn × ``o1``; the element carried its field while bonded or in compression. New
-    state: ``u0``, gradient ``g``, force ``fe`` and stress-moment vector ``mn`` as the law
-    left them. Stored: ½(U·F_e + g·m_e) + ½|F_s,e|²/(k̄s A_e). Work done on the element:
-    F_e·ΔU + m_e·Δg (ΔU = −``vn``·``dt``) − F_s,e·Δu_e, with Δu_e = (``sr`` −
-    ``st``)/(k̄s A_e) (``sr`` the rotated old, ``st`` the trial shear force), each force
-    averaged over the step. ``j11``, ``j22``, ``j12``: second moments (unit radius).
-
-    Scalars only, called only for broken elements. LLVM may still inline it into the law,
-    so it takes the law's values rather than recomputing any of the law's expressions
-    (and never forms vn·dt): a shared subexpression would change how the law's own
-    arithmetic is contracted, and so the forces.
-    """
-    o2x = cny * o1z - cnz * o1y
-    o2y = cnz * o1x - cnx * o1z
-    o2z = cnx * o1y - cny * o1x
-    g1o = gox * o1x + goy * o1y + goz * o1z
-    g2o = gox * o2x + goy * o2y + goz * o2z
-    feo = kn * ae * (u0o + g1o * c1 + g2o * c2)
-    if was_bonded or feo > 0.0:
-        m1o = kn * (u0o * ae * c1 + r4 * (j11 * g1o + j12 * g2o))
-        m2o = kn * (u0o * ae * c2 + r4 * (j12 * g1o + j22 * g2o))
-        eo = 0.5 * (u0o * feo + g1o * m1o + g2o * m2o)
-    else:
-        feo = 0.0
-        m1o = 0.0
-        m2o = 0.0
-        eo = 0.0
-    dgx = gx - gox
-    dgy = gy - goy
-    dgz = gz - goz
-    en = 0.5 * (u0 * fe + (gx * mnx + gy * mny + gz * mnz))
-    # the old stress-moment vector in 3D
-    mox = m1o * o1x + m2o * o2x
-    moy = m1o * o1y + m2o * o2y
-    moz = m1o * o1z + m2o * o2z
-    d = -0.5 * (feo + fe) * vn * dt + 0.5 * ((mox + mnx) * dgx + (moy + mny) * dgy + (moz + mnz) * dgz) - (en - eo)
-    if ks > 0.0:
-        # shear: work minus stored-energy change of an incremental spring, (t − c)·(c + r)/(2k)
-        d += ((stx - sx) * (sx + srx) + (sty - sy) * (sy + sry) + (stz - sz) * (sz + srz)) / (2.0 * ks * ae)
-    return d
