@@ -25,6 +25,7 @@ Protocol (Ye, Lui & Young 2024 §2, see ``simulations/paper.toml`` for the value
    ``max_displacement`` or ``max_steps``).
 
 Recorders: :mod:`labquake.recorders` (loading curve, cracks, monitored fault contacts),
+:mod:`labquake.energy` (the energy budget, sampled with the loading curve),
 :mod:`labquake.ae` (AE events), :func:`labquake.io.vtk.write_snapshot` (snapshots).
 A checkpoint (engine ``state_dict`` plus all recorder state, as numpy arrays in an
 ``.npz`` and everything else in JSON, see :mod:`labquake.io.checkpoint`; never a pickle)
@@ -46,6 +47,7 @@ import numpy as np
 from labquake.ae.events import AERecorder, ContactState
 from labquake.config import resolve_config
 from labquake.drive import AdaptiveDrive
+from labquake.energy import EnergyRecorder
 from labquake.errors import OutputError, RunStateError
 from labquake.geometry import FaultPlane
 from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -228,7 +230,9 @@ class _Run:
               "specimen_summary", "axial_start_boundary", "prep_cracks", "positions0", "radii", "max_mem")
     #: attributes that are objects with to_state()/from_state()
     _OBJECTS = {"loading": LoadingRecorder, "cracks": CrackLog, "ae": AERecorder, "monitor": ContactMonitor,
-                "prev_state": ContactState, "slips": SlipDetector, "drive": AdaptiveDrive}
+                "prev_state": ContactState, "slips": SlipDetector, "drive": AdaptiveDrive, "energy": EnergyRecorder}
+    #: objects a checkpoint of an older labquake may lack (they start empty on resume)
+    _OPTIONAL = ("energy",)
 
     def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
         s, ae = config["specimen"], config["ae"]
@@ -256,6 +260,7 @@ class _Run:
         self.loading = LoadingRecorder(specimen.length, 0.5 * specimen.diameter, self.fault, specimen.positions,
                                        specimen.side, band=s["d_max"])
         self.cracks = CrackLog()
+        self.energy = EnergyRecorder()
         # provisional window (lattice estimate); with ae.shear_wave_speed = 0 the axial
         # stage replaces it by the window of the measured speed (_set_ae_window)
         vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
@@ -297,7 +302,7 @@ class _Run:
         self = cls.__new__(cls)
         self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
         plain, objects = state["plain"], state["objects"]
-        missing = [k for k in (*cls._PLAIN, *cls._OBJECTS) if k not in plain and k not in objects]
+        missing = [k for k in (*cls._PLAIN, *cls._OBJECTS) if k not in plain and k not in objects and k not in cls._OPTIONAL]
         if missing:
             raise KeyError(f"run state lacks {', '.join(missing)}")
         for k, v in plain.items():
@@ -309,6 +314,9 @@ class _Run:
         self.pending_snapshots = [int(x) for x in self.pending_snapshots]
         self.prep_cracks = [int(x) for x in self.prep_cracks]
         for k, klass in cls._OBJECTS.items():
+            if k not in objects:  # optional (see _OPTIONAL)
+                setattr(self, k, klass())
+                continue
             v = objects[k]
             setattr(self, k, None if v is None else klass.from_state(v))
         if self.prev_state is None or self.loading is None or self.cracks is None or self.ae is None:
@@ -421,6 +429,7 @@ def simulate(
             st = _Run(cfg, specimen, eng)
             st.specimen_summary.update(install_specimen_bonds(eng, cfg))
             st.loading.record(eng, "consolidation")
+            st.energy.record(eng)
             st.wall_time += time.perf_counter() - t0  # specimen, engine and bonds
         else:
             eng, st = restored
@@ -507,6 +516,7 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
                                         "confining_error": float(err_c), "kinetic_to_elastic_energy": ke_ratio,
                                         "rock_cracks": st.prep_cracks[0], "fault_cracks": st.prep_cracks[1]}
                     st.loading.record(eng, "consolidation")
+                    st.energy.record(eng)
                     _start_axial(cfg, run, eng, st)
             else:
                 if st.trigger_step is None and diff > st.peak:  # the highest stress before the stop rule held
@@ -517,6 +527,7 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
                     _sample_slip_and_drive(cfg, run, eng, st, b, diff)
             if step % rec["loading_interval"] == 0:
                 st.loading.record(eng, st.stage)
+                st.energy.record(eng)
             if explicit and step >= explicit[0]:
                 _snapshot(run, eng, st)
                 explicit = [s for s in explicit if s > step]
@@ -681,6 +692,8 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     st.ae.close_all(state)
     if st.loading.rows[-1][0] != eng.step_count:
         st.loading.record(eng, st.stage)
+    if st.energy.last_step != eng.step_count:
+        st.energy.record(eng)
     if cfg["recording"]["snapshot_final"] and (not st.snapshots_done or st.snapshots_done[-1] != eng.step_count):
         _snapshot(run, eng, st)
     dt = float(eng.dt)
@@ -688,7 +701,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     cracks = st.cracks.table(dt, st.ae.crack_event_ids())
     loading = st.loading.table()
     slips = st.slips.table() if st.slips is not None else SlipDetector(1.0, 1.0, 1, 1, dt, 30.0, 1.0, 1.0).table()
-    tables = {"loading": loading, "cracks": cracks, "events": events, "slips": slips}
+    tables = {"loading": loading, "cracks": cracks, "events": events, "slips": slips, "energy": st.energy.table()}
     if st.monitor is not None:
         tables["contacts"] = st.monitor.contacts_table()
         tables["monitored"] = st.monitor.monitored_table()

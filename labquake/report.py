@@ -254,6 +254,32 @@ def loading_figure(runs: Sequence[RunDirectory]) -> bytes | None:
     return _png(fig)
 
 
+def energy_figure(runs: Sequence[RunDirectory], max_runs: int = 6) -> tuple[bytes, int] | None:
+    """The energy budget (``energy.parquet``) of the first ``max_runs`` runs that have one,
+    and how many runs lack it (runs made before the table existed); None if none has it."""
+    from labquake.viz.analysis_figures import energy_budget_figure, short_labels
+
+    labels = dict(zip([r.name for r in runs], short_labels([r.name for r in runs])))
+    tables, names, missing = [], [], 0
+    for rd in runs:
+        if not rd.has_table("energy"):
+            missing += 1
+            continue
+        if len(tables) < max_runs:
+            with contextlib.suppress(LabquakeError):
+                tables.append(rd.read_table("energy"))
+                names.append(labels[rd.name])
+    if not tables:
+        return None
+    fig = energy_budget_figure(tables, names, max_panels=max_runs)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue(), missing
+
+
 def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: Mapping[str, pd.DataFrame] | None = None,
                max_runs: int = 30) -> bytes | None:
     """Fault-crack KDFs (:func:`labquake.segment.kdf`, σ = ``bandwidth`` steps) with their
@@ -818,6 +844,17 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     data = own_figure(f"{OWN_PREFIX}loading.png", loading_figure(runs))
     add(figure(data, "Differential stress against axial strain, every complete run (labels: run key).",
                "fig-loading", "Loading curves") if data else '<p class="note">No loading curve.</p>')
+    add("<h2>Energy budget</h2>")
+    en = energy_figure(runs)
+    if en is not None:
+        own_figure(f"{OWN_PREFIX}energy.png", en[0])
+        note = (f" {en[1]} run(s) have no energy.parquet (made before it existed) and are not shown."
+                if en[1] else "")
+        add(figure(en[0], "Energy budget per run (first six with energy.parquet): boundary work W, strain and kinetic "
+                   "energy, cumulative friction, damping and bond-break losses; below, the residual "
+                   "W − (all the others) as a share of W." + note, "fig-energy", "Energy budget"))
+    else:
+        add('<p class="note">No run has an energy budget (energy.parquet; runs made before it existed).</p>')
     add("<h2>Fault-crack KDFs and episodes</h2>")
     settings = (_read_toml_quiet(spec_path, warn).get("campaign", {}) if spec_path.exists() else {}).get("analysis", {})
     eps = tables.get("episodes")

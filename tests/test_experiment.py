@@ -29,7 +29,7 @@ TINY = {
                   "snapshot_axial_start": False, "snapshot_mainshock": False, "snapshot_final": True},
 }
 
-TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips")
+TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips", "energy")
 
 
 def _tables(run: RunDirectory) -> dict[str, pd.DataFrame]:

@@ -27,7 +27,7 @@ from labquake import batch
 from labquake.experiment import simulate
 from labquake.io.rundir import RunDirectory, dumps_toml
 
-TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips")
+TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips", "energy")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 

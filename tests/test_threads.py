@@ -21,7 +21,7 @@ from labquake.io.rundir import RunDirectory, dumps_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIMEN = ROOT / "tests" / "data" / "paper_specimen.npz"
-TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips")
+TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips", "energy")
 
 
 def _config(tmp_path: Path) -> Path:

@@ -114,6 +114,12 @@ Additions to the API contract
 * ``eng.neighbor_pairs(max_gap=None)``: neighbour-list pairs (user ids) with their gap,
   for choosing the pairs to bond.
 * ``eng.elastic_energy()``, ``eng.momentum()``.
+* ``eng.energy()``: the energy budget (cumulative boundary work, friction, damping and
+  bond-break losses; current strain and kinetic energy; the residual), accumulated in the
+  compiled loop (array ``enr`` of the state dict; ``docs/energy.md``);
+  ``eng.strain_energy()``, ``eng.strain_energy_parts()`` (walls and the loading-frame
+  spring included; ``elastic_energy()`` keeps its old definition for the consolidation
+  criterion).
 * ``eng.wall_contacts()``: particle–wall contacts (wall 0 bottom platen, 1 top platen,
   2 lateral boundary; particle user id; force on the particle; point), recomputed from the
   wall state with the wall kernel's formulas (for the AE moment tensors).

@@ -28,10 +28,15 @@ from numba import njit, prange
 
 from .laws._vector import FASTMATH
 from .laws.flat_joint import FJ_E0, FJ_ESTRIDE, FJ_T1
-from .laws.flat_joint import flat_joint
+from .laws.flat_joint import flat_joint_accounted
 from .laws.linear import linear_contact, rolling_resistance
-from .laws.parallel_bond import parallel_bond
-from .laws.smooth_joint import smooth_joint_failure, smooth_joint_residual, smooth_joint_trial
+from .laws.parallel_bond import parallel_bond, parallel_bond_break_energy
+from .laws.smooth_joint import (
+    smooth_joint_dissipation,
+    smooth_joint_failure,
+    smooth_joint_residual,
+    smooth_joint_trial,
+)
 
 # ---- parameter vector layout (prm, float64)
 P_DT = 0
@@ -109,6 +114,20 @@ C_HASEXT = 8
 C_PARMIN = 9
 NCNT = 10
 
+# ---- energy accumulators (enr, float64, J, cumulative; see Engine.energy)
+E_WALL = 0  # work of the moving walls: platen (or the frame's drive point), cylinder wall
+E_PRES = 1  # work of the confining pressure boundary on the particles
+E_DRIVE = 2  # work of the driver holding driven (fixed) particles at their velocity
+E_EXT = 3  # work of the external forces on free particles
+E_SET = 4  # energy put in by state changes between runs (initial state, set_velocities, ...)
+E_FRIC = 5  # friction: Coulomb slip, rolling cap, loss of unbonded contacts and broken elements
+E_VISC = 6  # viscous contact damping
+E_LOCAL = 7  # local (PFC) damping
+E_BREAK = 8  # released by bond / flat-joint element breaks
+E_WKNOWN = 9  # 1 once the wall forces of the previous step are in wal (0: never computed yet)
+E_PLATEN = 10  # lost by the massless platen on a frame spring when it jumps to its balance
+NENR = 12
+
 # ---- pair state flags (pst, int8)
 F_BONDED = 1
 F_BROKEN = 2
@@ -124,13 +143,24 @@ _FM = FASTMATH
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
+                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     """Pair forces of slots s0..s1-1; updates the pairs' history.
 
     ``scatter``: add the forces to ``frc``/``trq`` directly (serial path, slot order);
     otherwise store them per slot in ``pf`` (force on i), ``pti``, ``ptj`` for the
     deterministic per-particle reduction. Bond failures are flagged in ``evs`` (1 tension,
     2 shear; for a flat joint 2 bits per element) and ``chf`` (per CHUNK of slots).
+
+    Energy: the pairs' dissipation this step (friction, viscous damping, bond breaks; J)
+    is summed in slot order per CHUNK of slots into ``ech[chunk]``, so the serial and the
+    threaded path give the same sums. The viscous normal force of a linear contact is kept
+    in ``hist[s, 3]`` (unused by that law) for the trapezoidal rule; a flat joint's dashpot
+    is booked by the midpoint rule (its pair's history row stays cold: reading it costs
+    ~3 % of a flat-jointed sample's step).
+    An unbonded contact that stops touching leaves its old history in ``dep[s]`` (flag
+    ``dchunk``) for :func:`_departures`, which books it after the loop: no arithmetic on
+    it here, so nothing in this loop shares a subexpression with the bookkeeping (a shared
+    product would change how LLVM contracts the force arithmetic, and so the forces).
 
     The loop only decides which law a pair follows; the laws are the inlined functions of
     :mod:`labquake.dem.laws` (scalars in, scalars out, so no reference counting in the
@@ -165,10 +195,16 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
     c_nfj = prm[P_NFJ]
     c_beta = prm[P_BETA]
     has_roll = roll.shape[0] > 0
+    a_fr = 0.0
+    a_dp = 0.0
+    a_bk = 0.0
     for s in range(s0, s1):
         # unsigned indices: no negative-index wraparound code
         i = np.uintp(pi[s])
         j = np.uintp(pj[s])
+        e_fr = 0.0
+        e_dp = 0.0
+        e_bk = 0.0
         while True:
             dx = pos[j, 0] - pos[i, 0]
             dy = pos[j, 1] - pos[i, 1]
@@ -184,6 +220,8 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
             kept = cross and pbd[s] >= 0 and hist[s, 3] > 0.0  # broken installed joint, still pressed
             if (not bonded) and (not fjp) and d2 >= rsum * rsum and not kept:
                 if st & F_TOUCH:
+                    kind_dep = 2.0 if cross else 1.0
+                    _keep_departure(s, kind_dep, hist, roll, has_roll, dep, dch)
                     hist[s, 0] = 0.0
                     hist[s, 1] = 0.0
                     hist[s, 2] = 0.0
@@ -238,8 +276,17 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                     break
                 # relative motion of the contact point (rotations included, as PFC); the
                 # force acts at the contact point
-                fn, fsx, fsy, fsz = smooth_joint_trial(hist[s, 0], hist[s, 1], hist[s, 2], hist[s, 3], jx, jy, jz,
+                h0 = hist[s, 0]
+                h1 = hist[s, 1]
+                h2 = hist[s, 2]
+                h3 = hist[s, 3]
+                fn, fsx, fsy, fsz = smooth_joint_trial(h0, h1, h2, h3, jx, jy, jz,
                                                        vx, vy, vz, dt, c_jkn, c_jks, area)
+                tfn = fn
+                tsx = fsx
+                tsy = fsy
+                tsz = fsz
+                was_bonded = bonded
                 if bonded:
                     ev = smooth_joint_failure(fn, fsx, fsy, fsz, bprop[b, 9], bprop[b, 2], bprop[b, 3], bprop[b, 4])
                     if ev != 0:
@@ -250,6 +297,12 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                             fn = 0.0
                 if not bonded:
                     fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu, b >= 0)
+                    dsj = smooth_joint_dissipation(tfn, tsx, tsy, tsz, fn, fsx, fsy, fsz, h3, h0, h1, h2,
+                                                   c_jkn * area, c_jks * area)
+                    if was_bonded:
+                        e_bk = dsj
+                    else:
+                        e_fr = dsj
                 hist[s, 0] = fsx
                 hist[s, 1] = fsy
                 hist[s, 2] = fsz
@@ -266,7 +319,7 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 vn = vx * nx + vy * ny + vz * nz
                 b = pbd[s]
                 csg = 1.0 if oid[i] < oid[j] else -1.0
-                fn, fsx, fsy, fsz, mjx, mjy, mjz, ev, anyb, inter = flat_joint(
+                fn, fsx, fsy, fsz, mjx, mjy, mjz, ev, anyb, inter, e_fr, e_bk = flat_joint_accounted(
                     bfj, fjg, b, bprop[b, 1], bprop[b, 0], bprop[b, 10], bprop[b, 11], bprop[b, 2], bprop[b, 3],
                     bprop[b, 4], c_bmu, nx, ny, nz, csg, vn, vx - vn * nx, vy - vn * ny, vz - vn * nz,
                     omg[i, 0], omg[i, 1], omg[i, 2], omg[j, 0], omg[j, 1], omg[j, 2], dt)
@@ -280,7 +333,9 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 if inter and c_zeta > 0.0:
                     mi = mass[i]
                     mj = mass[j]
+                    fe0 = fn
                     fn -= 2.0 * c_zeta * math.sqrt(mi * mj / (mi + mj) * bprop[b, 10] * bprop[b, 0]) * vn
+                    e_dp = -(fn - fe0) * vn * dt  # midpoint rule (see the docstring)
                 if bonded and not anyb:
                     newst = (newst & ~F_BONDED) | F_BROKEN
                     bst[b] = 2
@@ -299,32 +354,40 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                 if ov > 0.0:
                     # ------------- linear frictional contact
                     mu = c_bmu if (st & F_BROKEN) else c_mu
-                    fn, fel, ftx, fty, ftz, sx, sy, sz = linear_contact(
+                    fn, fel, ftx, fty, ftz, sx, sy, sz, e_fr = linear_contact(
                         hist[s, 0], hist[s, 1], hist[s, 2], nx, ny, nz, tx, ty, tz, vn, ov, dt,
                         c_kn, c_ks, c_zeta, mass[i], mass[j], mu)
                     hist[s, 0] = sx
                     hist[s, 1] = sy
                     hist[s, 2] = sz
+                    fd = fn - fel
+                    fdo = hist[s, 3]
+                    if fd != 0.0 or fdo != 0.0:
+                        e_dp = -0.5 * (fdo + fd) * vn * dt
+                        hist[s, 3] = fd
                     fjx = fn * nx + ftx
                     fjy = fn * ny + fty
                     fjz = fn * nz + ftz
                     if c_rmu > 0.0:
                         rbar = ri * rj / rsum
-                        qx, qy, qz = rolling_resistance(
+                        qx, qy, qz, e_rr = rolling_resistance(
                             roll[s, 0], roll[s, 1], roll[s, 2], nx, ny, nz,
                             (omg[j, 0] - omg[i, 0]) * dt, (omg[j, 1] - omg[i, 1]) * dt, (omg[j, 2] - omg[i, 2]) * dt,
                             c_ks * rbar * rbar, c_rmu * rbar * fel)
                         roll[s, 0] = qx
                         roll[s, 1] = qy
                         roll[s, 2] = qz
+                        e_fr += e_rr
                         mjx += qx
                         mjy += qy
                         mjz += qz
                     newst = newst | F_TOUCH
                 elif st & F_TOUCH:
+                    _keep_departure(s, 1.0, hist, roll, has_roll, dep, dch)
                     hist[s, 0] = 0.0
                     hist[s, 1] = 0.0
                     hist[s, 2] = 0.0
+                    hist[s, 3] = 0.0
                     if has_roll:
                         roll[s, 0] = 0.0
                         roll[s, 1] = 0.0
@@ -340,6 +403,10 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                         bprop[b, 0], bprop[b, 6], c_bkn, c_bks, bprop[b, 9], bprop[b, 7], bprop[b, 8],
                         bprop[b, 2], bprop[b, 3], bprop[b, 4], c_beta)
                     if ev != 0:
+                        e_bk = parallel_bond_break_energy(bfn[b], bfs[b, 0], bfs[b, 1], bfs[b, 2],
+                                                          bmom[b, 0], bmom[b, 1], bmom[b, 2],
+                                                          fn, fsx, fsy, fsz, mx, my, mz, nx, ny, nz,
+                                                          bprop[b, 0], bprop[b, 6], c_bkn, c_bks)
                         newst = (newst & ~F_BONDED) | F_BROKEN
                         bst[b] = 2
                         bfn[b] = 0.0
@@ -405,6 +472,118 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
         if r9 != 0:
             evs[s] = r9
             chf[s // CHUNK] = 1
+        a_fr += e_fr
+        a_dp += e_dp
+        a_bk += e_bk
+        if ((s + 1) & (CHUNK - 1)) == 0 or s + 1 == s1:
+            c = s // CHUNK
+            ech[c, 0] = a_fr
+            ech[c, 1] = a_dp
+            ech[c, 2] = a_bk
+            a_fr = 0.0
+            a_dp = 0.0
+            a_bk = 0.0
+
+
+@njit(cache=True, inline="always")
+def _keep_departure(s, kind, hist, roll, has_roll, dep, dch):
+    """Keep the history of slot ``s`` (an unbonded contact that stops touching; ``kind``
+    1 linear contact, 2 smooth joint) for :func:`_departures`."""
+    dep[s, 0] = hist[s, 0]
+    dep[s, 1] = hist[s, 1]
+    dep[s, 2] = hist[s, 2]
+    dep[s, 3] = hist[s, 3]
+    if has_roll:
+        dep[s, 4] = roll[s, 0]
+        dep[s, 5] = roll[s, 1]
+        dep[s, 6] = roll[s, 2]
+    dep[s, 7] = kind
+    dch[s // CHUNK] = 1
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _departures(dep, dch, pi, pj, pos, vel, omg, rad, side, prm):
+    """Energy bookkeeping of the contacts that stopped touching this step (kept by
+    :func:`_keep_departure`, in slot order): the trapezoidal work done on each over the
+    step (its old force only, the new one is zero) minus the change of its stored energy.
+
+    Smooth joint: its stored ½Fn²/(kn A) + ½|Fs|²/(ks A) less the half-step work. Linear
+    contact: its tangential and rolling springs (the elastic normal force is a function of
+    the overlap and needs no bookkeeping) and the viscous normal force of its last step
+    (``hist[s, 3]``). Returns the (friction, damping) dissipation; clears the flags.
+    """
+    dt = prm[P_DT]
+    ks = prm[P_KS]
+    rmu = prm[P_RMU]
+    fr = 0.0
+    dp = 0.0
+    for c in range(dch.shape[0]):
+        if dch[c] == 0:
+            continue
+        dch[c] = 0
+        for s in range(c * CHUNK, min((c + 1) * CHUNK, pi.shape[0])):
+            kind = dep[s, 7]
+            if kind == 0.0:
+                continue
+            dep[s, 7] = 0.0
+            i = pi[s]
+            j = pj[s]
+            dx = pos[j, 0] - pos[i, 0]
+            dy = pos[j, 1] - pos[i, 1]
+            dz = pos[j, 2] - pos[i, 2]
+            dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+            nx = dx / dist
+            ny = dy / dist
+            nz = dz / dist
+            ri = rad[i]
+            rj = rad[j]
+            ov = ri + rj - dist
+            ai = ri - 0.5 * ov
+            aj = rj - 0.5 * ov
+            wx = aj * omg[j, 0] + ai * omg[i, 0]
+            wy = aj * omg[j, 1] + ai * omg[i, 1]
+            wz = aj * omg[j, 2] + ai * omg[i, 2]
+            vx = vel[j, 0] - vel[i, 0] - (wy * nz - wz * ny)
+            vy = vel[j, 1] - vel[i, 1] - (wz * nx - wx * nz)
+            vz = vel[j, 2] - vel[i, 2] - (wx * ny - wy * nx)
+            h0 = dep[s, 0]
+            h1 = dep[s, 1]
+            h2 = dep[s, 2]
+            h3 = dep[s, 3]
+            if kind == 2.0:
+                sg = prm[P_JSGN] if side[i] == 0 else -prm[P_JSGN]
+                jx = sg * prm[P_JNX]
+                jy = sg * prm[P_JNY]
+                jz = sg * prm[P_JNZ]
+                if prm[P_JAREA] > 0.0:
+                    area = prm[P_JAREA]
+                else:
+                    rr = prm[P_JRM] * min(ri, rj)
+                    area = math.pi * rr * rr
+                # force on j: h3 j + h; per spring o²/(2k) − ½ o·Δu
+                vn = vx * jx + vy * jy + vz * jz
+                d = h3 * h3 / (2.0 * prm[P_JKN] * area) - 0.5 * h3 * vn * dt
+                if prm[P_JKS] > 0.0:
+                    d += ((h0 * h0 + h1 * h1 + h2 * h2) / (2.0 * prm[P_JKS] * area)
+                          - 0.5 * (h0 * (vx - vn * jx) + h1 * (vy - vn * jy) + h2 * (vz - vn * jz)) * dt)
+                fr += d
+                continue
+            vn = vx * nx + vy * ny + vz * nz
+            # tangential spring s (force −ks s): ½ks|s|² + ½ks s·Δu_t
+            fr += 0.5 * ks * (h0 * (h0 + (vx - vn * nx) * dt) + h1 * (h1 + (vy - vn * ny) * dt)
+                              + h2 * (h2 + (vz - vn * nz) * dt))
+            if rmu > 0.0:
+                rbar = ri * rj / (ri + rj)
+                kr = ks * rbar * rbar
+                if kr > 0.0:
+                    q0 = dep[s, 4]
+                    q1 = dep[s, 5]
+                    q2 = dep[s, 6]
+                    fr += ((q0 * q0 + q1 * q1 + q2 * q2) / (2.0 * kr)
+                           - 0.5 * (q0 * (omg[j, 0] - omg[i, 0]) + q1 * (omg[j, 1] - omg[i, 1])
+                                    + q2 * (omg[j, 2] - omg[i, 2])) * dt)
+            dp -= 0.5 * h3 * vn * dt
+    return fr, dp
 
 
 @njit(cache=True)
@@ -819,7 +998,11 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
 
 
 @njit(cache=True)
-def _walls(pos, rad, frc, fixed, wal, binr, bini):
+def _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf):
+    """Wall forces on the particles (platens, cylinder wall or pressure boundary).
+
+    In pressure mode the force of surface cell k goes to particle ``pci[k]`` (-1: none)
+    as (``pcf[k, 0]``, ``pcf[k, 1]``), kept for the boundary work after the step."""
     n = pos.shape[0]
     if wal[W_HASP] != 0.0:
         zb = wal[W_ZB]
@@ -928,6 +1111,10 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
                     if binr[kk] > best:
                         best = binr[kk]
                         bp = bini[kk]
+            kc = iz * nth + it
+            pci[kc] = bp
+            pcf[kc, 0] = 0.0
+            pcf[kc, 1] = 0.0
             if bp < 0:
                 continue
             x = pos[bp, 0] - cx0
@@ -938,6 +1125,8 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
             if rho > 0.0:
                 frc[bp, 0] -= f * x / rho
                 frc[bp, 1] -= f * y / rho
+                pcf[kc, 0] = -(f * x / rho)
+                pcf[kc, 1] = -(f * y / rho)
             ftot += f
             atot += a
             rsum += best
@@ -950,6 +1139,37 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini):
     wal[W_CSIG] = ftot / atot if atot > 0.0 else 0.0
     wal[W_CREFF] = rsum / nc if nc > 0 else wal[W_CR]
     wal[W_CRMIN] = rmin if nc > 0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _driven_power(p, frc, trq, ext, vel, omg):
+    """Power of the pair and wall forces on driven particle ``p`` at its velocity (the
+    external force on it counts as the driver's)."""
+    return ((frc[p, 0] - ext[p, 0]) * vel[p, 0] + (frc[p, 1] - ext[p, 1]) * vel[p, 1]
+            + (frc[p, 2] - ext[p, 2]) * vel[p, 2]
+            + trq[p, 0] * omg[p, 0] + trq[p, 1] * omg[p, 1] + trq[p, 2] * omg[p, 2])
+
+
+@njit(cache=True)
+def _wall_forces_now(pos, rad, wal):
+    """Top-platen force and cylinder-wall force (wall mode) of the current positions,
+    without changing ``wal`` (the energy accounting's start of the first step)."""
+    ftop = 0.0
+    fcyl = 0.0
+    if wal[W_HASP] != 0.0:
+        for p in range(pos.shape[0]):
+            o = rad[p] - (wal[W_ZT] - pos[p, 2])
+            if o > 0.0:
+                ftop += wal[W_PKN] * o
+    if wal[W_CMODE] == 2.0:
+        for p in range(pos.shape[0]):
+            x = pos[p, 0] - wal[W_CX]
+            y = pos[p, 1] - wal[W_CY]
+            rho = math.sqrt(x * x + y * y)
+            o = rho + rad[p] - wal[W_CR]
+            if o > 0.0 and rho > 0.0:
+                fcyl += wal[W_CKN] * o
+    return ftop, fcyl
 
 
 @njit(cache=True)
@@ -1015,14 +1235,14 @@ def _move_walls(wal, dt, pos, rad):
 
 @njit(cache=True, parallel=True)
 def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
+                          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     m = pi.shape[0]
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         s0 = c * CHUNK
         s1 = min(s0 + CHUNK, m)
         _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                    bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
+                    bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
 
 
 @njit(cache=True, parallel=True)
@@ -1060,7 +1280,7 @@ def _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq):
 
 @njit(cache=True)
 def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                        bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf):
+                        bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     n = frc.shape[0]
     for p in range(n):
         frc[p, 0] = 0.0
@@ -1070,13 +1290,20 @@ def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll,
         trq[p, 1] = 0.0
         trq[p, 2] = 0.0
     _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
+                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
 
 
 @njit(cache=True)
 def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
          pi, pj, istart, jstart, jslots, hist, roll, pst, pbd,
-         bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri):
+         bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri, enr):
+    """``n_steps`` velocity-Verlet steps; the energy accumulators ``enr`` (``E_*``) advance
+    with them (see :meth:`labquake.dem.Engine.energy`): pair dissipation per chunk of
+    slots (fixed order, so 1 and n threads agree), the work of the moving walls and of the
+    drivers of fixed particles by the trapezoidal rule over the step, and the work of
+    per-particle forces on free particles (local damping, pressure boundary, external
+    forces) as force times the full-step velocity, which is how velocity Verlet changes
+    the kinetic energy."""
     n = pos.shape[0]
     dt = prm[P_DT]
     hdt = 0.5 * dt
@@ -1090,12 +1317,26 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     ptj = np.empty((mp, 3))
     evs = np.zeros(m, dtype=np.int32)
     chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
+    ech = np.zeros((m // CHUNK + 1, 3))
+    dep = np.zeros((m, 8))
+    dch = np.zeros(m // CHUNK + 1, dtype=np.int8)
     nb = int(wal[W_NTH] * wal[W_NZ])
     binr = np.empty(max(nb, 1))
     bini = np.empty(max(nb, 1), dtype=np.int64)
+    pci = np.full(max(nb, 1), -1, dtype=np.int64)
+    pcf = np.zeros((max(nb, 1), 2))
+    hasext = cnt[C_HASEXT] != 0
+    if enr[E_WKNOWN] == 0.0:
+        # before the first step wal holds no wall forces yet: the work of this step's wall
+        # motion starts from the forces of the current positions
+        ftop_start, fcyl_start = _wall_forces_now(pos, rad, wal)
+    else:
+        ftop_start = wal[W_FTOP]
+        fcyl_start = wal[W_CF]
     for _ in range(n_steps):
         # -------- first half kick + drift
         dmax2 = 0.0
+        e_drv = 0.0
         for p in range(n):
             if fixed[p] == 0:
                 mi = minv[p]
@@ -1103,6 +1344,10 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                 for d in range(3):
                     vel[p, d] += hdt * frc[p, d] * mi
                     omg[p, d] += hdt * trq[p, d] * ii
+            else:
+                # a driven particle: its driver works against the last step's force over
+                # the first half of this drift (trapezoidal rule; the rest after the forces)
+                e_drv -= _driven_power(p, frc, trq, ext, vel, omg) * hdt
             for d in range(3):
                 pos[p, d] += dt * vel[p, d]
             ddx = pos[p, 0] - x0[p, 0]
@@ -1111,6 +1356,11 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             dd = ddx * ddx + ddy * ddy + ddz * ddz
             if dd > dmax2:
                 dmax2 = dd
+        zt0 = wal[W_ZT]
+        zd0 = wal[W_ZD]
+        ftop0 = wal[W_FTOP] if enr[E_WKNOWN] != 0.0 else ftop_start
+        cr0 = wal[W_CR]
+        cf0 = wal[W_CF] if enr[E_WKNOWN] != 0.0 else fcyl_start
         _move_walls(wal, dt, pos, rad)
         if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
@@ -1124,14 +1374,28 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             ptj = np.empty((mp, 3))
             evs = np.zeros(m, dtype=np.int32)
             chf = np.zeros(m // CHUNK + 1, dtype=np.int8)
+            ech = np.zeros((m // CHUNK + 1, 3))
+            dep = np.zeros((m, 8))
+            dch = np.zeros(m // CHUNK + 1, dtype=np.int8)
         # -------- forces
         if nthr > 1 and m >= cnt[C_PARMIN]:
             _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                                  bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
+                                  bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
             _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)
         else:
             _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
-                                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf)
+                                bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
+        e_fr = 0.0
+        e_dp = 0.0
+        e_bk = 0.0
+        for c in range(ech.shape[0]):
+            e_fr += ech[c, 0]
+            e_dp += ech[c, 1]
+            e_bk += ech[c, 2]
+        d_fr, d_dp = _departures(dep, dch, pi, pj, pos, vel, omg, rad, side, prm)
+        enr[E_FRIC] += e_fr + d_fr
+        enr[E_VISC] += e_dp + d_dp
+        enr[E_BREAK] += e_bk
         for c in range(chf.shape[0]):
             if chf[c] != 0:
                 chf[c] = 0
@@ -1143,8 +1407,29 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             for p in range(n):
                 for d in range(3):
                     frc[p, d] += ext[p, d]
-        _walls(pos, rad, frc, fixed, wal, binr, bini)
+        _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf)
+        # -------- work of the moving walls (trapezoidal rule over the step)
+        e_w = 0.0
+        if wal[W_HASP] != 0.0:
+            kf = wal[W_KF]
+            if wal[W_PMODE] == 2.0 and kf > 0.0:
+                # the frame's drive point: its force kf (zt - zd) along its displacement
+                ff0 = kf * (zt0 - zd0)
+                ff1 = kf * (wal[W_ZT] - wal[W_ZD])
+                e_w += 0.5 * (ff0 + ff1) * (zd0 - wal[W_ZD])
+                # the massless platen moves with the net force of contacts and frame on it
+                # (zero at its balance): what that force does is lost (nonzero only where the
+                # platen jumps to a new balance, e.g. from an unbalanced start)
+                enr[E_PLATEN] += 0.5 * ((ftop0 - ff0) + (wal[W_FTOP] - ff1)) * (wal[W_ZT] - zt0)
+            else:
+                e_w += 0.5 * (ftop0 + wal[W_FTOP]) * (zt0 - wal[W_ZT])
+        if wal[W_CMODE] == 2.0:
+            e_w += 0.5 * (cf0 + wal[W_CF]) * (cr0 - wal[W_CR])
+        enr[E_WALL] += e_w
+        enr[E_WKNOWN] = 1.0
         # -------- local damping + second half kick
+        e_loc = 0.0
+        e_ext = 0.0
         for p in range(n):
             if fixed[p] == 0:
                 mi = minv[p]
@@ -1153,6 +1438,8 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                     f = frc[p, d]
                     t = trq[p, d]
                     if alpha > 0.0:
+                        f0 = f
+                        t0 = t
                         v = vel[p, d]
                         if v > 0.0:
                             f -= alpha * abs(f)
@@ -1165,8 +1452,28 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                             t += alpha * abs(t)
                         frc[p, d] = f
                         trq[p, d] = t
-                    vel[p, d] += hdt * f * mi
-                    omg[p, d] += hdt * t * ii
+                        vel[p, d] += hdt * f * mi
+                        omg[p, d] += hdt * t * ii
+                        # damping force x full-step velocity (exact for velocity Verlet)
+                        e_loc -= ((f - f0) * vel[p, d] + (t - t0) * omg[p, d]) * dt
+                    else:
+                        vel[p, d] += hdt * f * mi
+                        omg[p, d] += hdt * t * ii
+                if hasext:
+                    e_ext += (ext[p, 0] * vel[p, 0] + ext[p, 1] * vel[p, 1] + ext[p, 2] * vel[p, 2]) * dt
+            else:
+                # the driver holds the particle's velocity against the pair and wall forces
+                e_drv -= _driven_power(p, frc, trq, ext, vel, omg) * hdt
+        if wal[W_CMODE] == 1.0:
+            e_p = 0.0
+            for k in range(nb):
+                q = pci[k]
+                if q >= 0:
+                    e_p += (pcf[k, 0] * vel[q, 0] + pcf[k, 1] * vel[q, 1]) * dt
+            enr[E_PRES] += e_p
+        enr[E_LOCAL] += e_loc
+        enr[E_EXT] += e_ext
+        enr[E_DRIVE] += e_drv
         cnt[C_STEP] += 1
     return pi, pj, istart, jstart, jslots, hist, roll, pst, pbd
 

@@ -29,7 +29,9 @@ _PARTICLE_ARRAYS = ("pos", "vel", "omg", "frc", "trq", "rad", "mass", "minv", "i
                     "side", "oid", "idx_of", "ext", "x0")
 _PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "pst", "pbd")
 _BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids", "bfj")
-_OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta", "fjg")
+_OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta", "fjg", "enr")
+#: arrays a state dict of an older labquake may lack (rebuilt by from_state_dict)
+_OPTIONAL_ARRAYS = ("enr",)
 
 # bond table columns: area, radius, tensile strength, cohesion, tan(friction angle), kind,
 # I = pi R^4 / 4, R / I, R / J (J = 2 I), 1 / area, kn and ks per area (Pa/m)
@@ -337,6 +339,7 @@ class Engine:
         a["crf"] = np.zeros((0, 7))
         a["cri"] = np.zeros((0, 5), dtype=np.int64)
         a["meta"] = meta
+        a["enr"] = np.zeros(K.NENR)
         self._a = a
         self._contact = contact
         self._bond = bond
@@ -345,6 +348,8 @@ class Engine:
         self._cylinder = cylinder
         self._bond_index: dict | None = None
         self._rebuild(sort=True)
+        # the energy budget opens with the energy stored in the initial state
+        a["enr"][K.E_SET] = self.strain_energy() + self.kinetic_energy()
 
     # ------------------------------------------------------------------ internals
     def _rebuild(self, sort: bool) -> None:
@@ -461,6 +466,7 @@ class Engine:
         """Set the velocity (and/or angular velocity) of the given user ids."""
         a = self._a
         idx = a["idx_of"][np.asarray(ids, dtype=np.int64)]
+        ke0 = self.kinetic_energy()
         if velocities is not None:
             v = np.asarray(velocities, dtype=np.float64)
             if not np.all(np.isfinite(v)):
@@ -471,11 +477,14 @@ class Engine:
             if not np.all(np.isfinite(w)):
                 raise ParameterError("angular velocities must be finite")
             a["omg"][idx] = w
+        self._book(self.kinetic_energy() - ke0)
 
     def set_fixed(self, ids, fixed: bool = True) -> None:
         """Mark particles as driven: they move with their set velocity, ignoring forces."""
         a = self._a
+        ke0 = self.kinetic_energy()
         a["fixed"][a["idx_of"][np.asarray(ids, dtype=np.int64)]] = 1 if fixed else 0
+        self._book(self.kinetic_energy() - ke0)  # a driven particle's kinetic energy leaves the budget
 
     def set_platens(self, mode=None, velocity=None, target_stress=None, frame_stiffness=_UNSET) -> None:
         """Change the top-platen control. Switching on a frame spring (or changing the mode)
@@ -484,6 +493,7 @@ class Engine:
         w = self._a["wal"]
         if w[K.W_HASP] == 0.0:
             raise ParameterError("this engine has no platens")
+        ef0 = self._frame_energy()
         if mode is not None:
             if mode not in ("servo", "velocity"):
                 raise ParameterError(f"platen mode must be 'servo' or 'velocity', got {mode!r}")
@@ -512,6 +522,8 @@ class Engine:
             w[K.W_ZD] = w[K.W_ZT] - w[K.W_FTOP] / w[K.W_KF]
         # a new velocity alone leaves the frame spring's drive point where it is (an
         # adaptive drive changes speed without a jump in the spring's force)
+        # preloading (or releasing) the frame spring is energy put in by the operator
+        self._book(self._frame_energy() - ef0)
 
     def set_damping(self, local_damping=None, damping_ratio=None) -> None:
         """Change the PFC local damping α and/or the contact damping ratio ζ between stages
@@ -544,12 +556,14 @@ class Engine:
             raise ParameterError(
                 f"dt={self.dt:.4g} s exceeds the critical step {crit:.4g} s at density_scale={new}; "
                 "lower dt first (set_dt)")
+        ke0 = self.kinetic_energy()
         f = new / old
         a["mass"] *= f
         a["minv"] /= f
         a["iinv"] /= f
         meta[_M_DSCALE] = new
         meta[_M_CRIT] = crit
+        self._book(self.kinetic_energy() - ke0)  # same velocities, other masses
 
     def set_dt(self, dt: float) -> None:
         """Change the time step (must not exceed the critical step)."""
@@ -595,6 +609,7 @@ class Engine:
         ph = np.broadcast_to(np.asarray(friction_angle_deg, dtype=np.float64), (m,))
         if not (np.all(np.isfinite(st)) and np.all(np.isfinite(co)) and np.all(np.isfinite(ph))):
             raise ParameterError("install_bonds: strengths must be finite")
+        es0 = self.strain_energy()
         if np.any(st < 0) or np.any(co < 0):
             raise ParameterError("install_bonds: tensile strength and cohesion must be >= 0")
         if np.any(ph < 0) or np.any(ph >= 90):
@@ -685,6 +700,8 @@ class Engine:
         a["cri"] = cri
         a["cnt"][K.C_NBOND] = self.n_bonds
         self._bond_index = None
+        # bonds are installed stress-free; a flat joint replaces its pair's linear contact
+        self._book(self.strain_energy() - es0)
         return m
 
     # ------------------------------------------------------------------ running
@@ -706,7 +723,7 @@ class Engine:
                          a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
                          a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"],
                          a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["bfj"],
-                         a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"])
+                         a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"], a["enr"])
         finally:
             numba.set_num_threads(prev)
         for name, arr in zip(_PAIR_ARRAYS, out):
@@ -996,6 +1013,128 @@ class Engine:
                 e += np.sum(0.5 * np.sum(rows[sj, 4:7] ** 2, axis=1) / (prm[K.P_JKS] * ar))
         return float(e)
 
+    # ------------------------------------------------------------------ energy budget
+    def _book(self, delta: float) -> None:
+        """Book an energy change made between runs (a setter) as boundary work."""
+        self._a["enr"][K.E_SET] += float(delta)
+
+    def _frame_energy(self) -> float:
+        """½ k_f (z_top − z_drive)² while the loading-frame spring is in the load path
+        (velocity mode with a frame stiffness); 0 otherwise."""
+        w = self._a["wal"]
+        if w[K.W_HASP] == 0.0 or w[K.W_PMODE] != 2.0 or w[K.W_KF] <= 0.0:
+            return 0.0
+        return float(0.5 * w[K.W_KF] * (w[K.W_ZT] - w[K.W_ZD]) ** 2)
+
+    def strain_energy_parts(self) -> dict:
+        """Strain energy (J) by store: ``contacts`` (linear contacts: ½kn·overlap²,
+        ½ks|s|², rolling springs ½|M_r|²/k_r), ``bonds`` (parallel bonds with their
+        bending ½|M_b|²/(k̄n I) and twisting ½M_t²/(k̄s J) moments, or flat joints),
+        ``joints`` (smooth joints), ``walls`` (platen and cylinder-wall contact springs)
+        and ``frame`` (the loading-frame spring, :meth:`_frame_energy`)."""
+        a = self._a
+        prm = a["prm"]
+        w = a["wal"]
+        rows = self._contact_rows()
+        s = rows[:, 0].astype(np.int64)
+        kind = rows[:, 1]
+        bonded = rows[:, 2] != 0.0
+        pi = a["pi"][s]
+        pj = a["pj"][s]
+        pos = a["pos"]
+        rad = a["rad"]
+        dvec = pos[pj] - pos[pi]
+        d = np.linalg.norm(dvec, axis=1)
+        ov = rad[pi] + rad[pj] - d
+        fj_mode = prm[K.P_NFJ] != 0.0
+        lin = ((kind == 0) | ((kind == 1) & (not fj_mode))) & (ov > 0)
+        h = a["hist"][s[lin], :3]
+        contacts = 0.5 * prm[K.P_KN] * float(np.sum(ov[lin] ** 2)) + 0.5 * prm[K.P_KS] * float(np.sum(h * h))
+        if a["roll"].shape[0] and prm[K.P_RMU] > 0.0 and prm[K.P_KS] > 0.0:
+            q = a["roll"][s[lin]]
+            rbar = rad[pi[lin]] * rad[pj[lin]] / (rad[pi[lin]] + rad[pj[lin]])
+            contacts += float(np.sum(0.5 * np.einsum("ij,ij->i", q, q) / (prm[K.P_KS] * rbar * rbar)))
+        bonds = 0.0
+        if fj_mode:
+            bonds = self._flat_joint_energy(a["pbd"][s[kind == 1]])
+        else:
+            rock = (kind == 1) & bonded
+            if np.any(rock):
+                b = a["pbd"][s[rock]]
+                ar = a["bprop"][b, 0]
+                ib = a["bprop"][b, 6]
+                n = dvec[rock] / d[rock, None]
+                m = a["bmom"][b]
+                mt = np.einsum("ij,ij->i", m, n)
+                mb = m - mt[:, None] * n
+                bonds += float(np.sum(0.5 * a["bfn"][b] ** 2 / (prm[K.P_BKN] * ar)))
+                bonds += float(np.sum(0.5 * np.einsum("ij,ij->i", mb, mb) / (prm[K.P_BKN] * ib)))
+                if prm[K.P_BKS] > 0:
+                    bonds += float(np.sum(0.5 * np.sum(a["bfs"][b] ** 2, axis=1) / (prm[K.P_BKS] * ar)))
+                    bonds += float(np.sum(0.5 * mt * mt / (prm[K.P_BKS] * 2.0 * ib)))
+        joints = 0.0
+        sj = kind == 2
+        if np.any(sj):
+            ar = np.where(rows[sj, 13] > 0, rows[sj, 13], self._joint_area(pi[sj], pj[sj]))
+            joints += float(np.sum(0.5 * rows[sj, 3] ** 2 / (prm[K.P_JKN] * ar)))
+            if prm[K.P_JKS] > 0:
+                joints += float(np.sum(0.5 * np.sum(rows[sj, 4:7] ** 2, axis=1) / (prm[K.P_JKS] * ar)))
+        walls = 0.0
+        if w[K.W_HASP] != 0.0:
+            ob = rad - (pos[:, 2] - w[K.W_ZB])
+            ot = rad - (w[K.W_ZT] - pos[:, 2])
+            walls += 0.5 * w[K.W_PKN] * float(np.sum(ob[ob > 0] ** 2) + np.sum(ot[ot > 0] ** 2))
+        if w[K.W_CMODE] == 2.0:
+            rho = np.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
+            oc = rho + rad - w[K.W_CR]
+            walls += 0.5 * w[K.W_CKN] * float(np.sum(oc[(oc > 0) & (rho > 0)] ** 2))
+        return {"contacts": float(contacts), "bonds": float(bonds), "joints": float(joints), "walls": float(walls),
+                "frame": self._frame_energy()}
+
+    def strain_energy(self) -> float:
+        """Total strain energy (J): :meth:`strain_energy_parts` summed (walls and the
+        loading-frame spring included, unlike :meth:`elastic_energy`)."""
+        return float(sum(self.strain_energy_parts().values()))
+
+    def energy(self) -> dict:
+        """The energy budget (J) since the engine was built; see ``docs/energy.md``.
+
+        Cumulative: ``boundary_work`` (the work done on the particles' system by its
+        boundaries: the moving platen, or the drive point of the loading-frame spring;
+        the servo-controlled cylinder wall or the confining pressure; the drivers of fixed
+        particles; external forces; plus the energy stored in the initial state and the
+        energy changes made between runs by setters), ``friction_dissipation``,
+        ``damping_dissipation`` (local and viscous contact damping, and the loss of the
+        massless platen when it jumps to its balance on the frame spring) and
+        ``bond_break_energy``. Current: ``strain_energy`` (:meth:`strain_energy`) and
+        ``kinetic_energy`` (translational + rotational, free particles). ``residual`` =
+        boundary work − (strain + kinetic + friction + damping + bond break): the
+        integration error of the budget, ~0. The other keys break the terms down.
+        """
+        a = self._a
+        e = a["enr"]
+        parts = self.strain_energy_parts()
+        free = a["fixed"] == 0
+        v = a["vel"][free]
+        om = a["omg"][free]
+        ke_t = float(0.5 * np.sum(a["mass"][free] * np.einsum("ij,ij->i", v, v)))
+        ke_r = float(0.5 * np.sum(np.einsum("ij,ij->i", om, om) / a["iinv"][free]))
+        wb = float(e[K.E_WALL] + e[K.E_PRES] + e[K.E_DRIVE] + e[K.E_EXT] + e[K.E_SET])
+        strain = float(sum(parts.values()))
+        ke = ke_t + ke_r
+        fr = float(e[K.E_FRIC])
+        dp = float(e[K.E_VISC] + e[K.E_LOCAL] + e[K.E_PLATEN])
+        bk = float(e[K.E_BREAK])
+        out = {"boundary_work": wb, "strain_energy": strain, "kinetic_energy": ke, "friction_dissipation": fr,
+               "damping_dissipation": dp, "bond_break_energy": bk, "residual": wb - (strain + ke + fr + dp + bk),
+               "boundary_work_walls": float(e[K.E_WALL]), "boundary_work_pressure": float(e[K.E_PRES]),
+               "boundary_work_driven": float(e[K.E_DRIVE]), "boundary_work_external": float(e[K.E_EXT]),
+               "boundary_work_set": float(e[K.E_SET]), "kinetic_translational": ke_t, "kinetic_rotational": ke_r,
+               "damping_viscous": float(e[K.E_VISC]), "damping_local": float(e[K.E_LOCAL]),
+               "damping_platen": float(e[K.E_PLATEN])}
+        out.update({f"strain_{k}": v for k, v in parts.items()})
+        return out
+
     def _flat_joint_energy(self, bonds: np.ndarray) -> float:
         """Strain energy of the listed flat joints: ½k̄n∫u²dA over the elements that are
         bonded or in compression, plus ½|F_s,e|²/(k̄s A_e)."""
@@ -1097,11 +1236,11 @@ class Engine:
     @classmethod
     def from_state_dict(cls, d: dict) -> "Engine":
         names = _PARTICLE_ARRAYS + _PAIR_ARRAYS + _BOND_ARRAYS + _OTHER_ARRAYS
-        missing = [k for k in names if k not in d]
+        missing = [k for k in names if k not in d and k not in _OPTIONAL_ARRAYS]
         if missing:
             raise ParameterError(f"state dict is missing {', '.join(missing)}")
         self = cls.__new__(cls)
-        a = {k: np.ascontiguousarray(np.array(d[k], copy=True)) for k in names}
+        a = {k: np.ascontiguousarray(np.array(d[k], copy=True)) for k in names if k in d}
         self._a = a
         prm = a["prm"]
         meta = a["meta"]
@@ -1119,6 +1258,9 @@ class Engine:
         self._platens = None
         self._cylinder = None
         self._bond_index = None
+        if "enr" not in a:  # a state of an older labquake: the budget opens here
+            a["enr"] = np.zeros(K.NENR)
+            a["enr"][K.E_SET] = self.strain_energy() + self.kinetic_energy()
         return self
 
 

@@ -12,6 +12,7 @@ Layout (see DESIGN.md)::
       slips.parquet      stick-slip events from the fault slip rate (simulations only)
       contacts.parquet   monitored fault contacts, long format
       monitored.parquet  one row per monitored contact (which particles, where, model)
+      energy.parquet     energy budget at the loading interval (runs made since it exists)
       snapshots/         VTK files (.vtp/.vtm) at chosen steps
       checkpoint/        engine state for restart (removed when complete)
 
@@ -132,6 +133,18 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("particle_b", "i"),
         *_cols("x y z", "f", "m"),
         Column("model", "s", allowed=("smoothjoint", "flatjoint", "linear")),
+    ],
+    # labquake.energy: cumulative work and dissipation, current strain and kinetic energy;
+    # residual = boundary_work - (strain + kinetic + friction + damping + bond_break)
+    "energy": [
+        Column("step", "i"),
+        Column("boundary_work", "f", "J, cumulative, initial stored energy included"),
+        Column("strain_energy", "f", "J, contacts, bonds, joints, wall and frame springs"),
+        Column("kinetic_energy", "f", "J, translational + rotational"),
+        Column("friction_dissipation", "f", "J, cumulative"),
+        Column("damping_dissipation", "f", "J, cumulative, local + viscous"),
+        Column("bond_break_energy", "f", "J, cumulative"),
+        Column("residual", "f", "J, budget error"),
     ],
 }
 

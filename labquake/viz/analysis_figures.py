@@ -19,6 +19,7 @@ __all__ = [
     "dendrogram_figure",
     "bk_figure",
     "distance_figure",
+    "energy_budget_figure",
     "save",
     "short_labels",
     "REFERENCE_RANGES",
@@ -215,4 +216,58 @@ def distance_figure(D_f, D_m, labels, metric: str):
         ax.set_xticklabels(labels, rotation=90, fontsize=fs)
         ax.set_yticklabels(labels, fontsize=fs)
         fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+#: the energy terms of an ``energy`` table, their legend labels and colours, in plot order
+ENERGY_TERMS = (("boundary_work", "boundary work", "k"), ("strain_energy", "strain", "tab:blue"),
+                ("kinetic_energy", "kinetic", "tab:orange"), ("friction_dissipation", "friction", "tab:red"),
+                ("damping_dissipation", "damping", "tab:green"), ("bond_break_energy", "bond breaks", "tab:purple"))
+
+
+def _energy_unit(value: float) -> tuple[float, str]:
+    """A readable unit for energies up to ``value`` J: (factor to divide by, label)."""
+    for f, u in ((1e3, "kJ"), (1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
+        if value >= f:
+            return f, u
+    return 1e-9, "nJ"
+
+
+def energy_budget_figure(energies, titles=None, max_panels: int = 6):
+    """The energy budget of up to ``max_panels`` runs (tables of ``energy.parquet``), one
+    column each: the terms against step (work and dissipation cumulative) above, the
+    residual as a share of the run's final boundary work below (%)."""
+    from matplotlib.ticker import MaxNLocator
+
+    energies = list(energies)[:max_panels]
+    titles = list(titles or [""] * len(energies))[:len(energies)]
+    n = len(energies)
+    fig = _figure(figsize=(3.4 * n + 0.6, 4.6))
+    axes = fig.subplots(2, n, squeeze=False, sharex="col", gridspec_kw={"height_ratios": [3, 1]})
+    for k, (e, title) in enumerate(zip(energies, titles)):
+        ax, rx = axes[0, k], axes[1, k]
+        step = e["step"].to_numpy(float)
+        wb = e["boundary_work"].to_numpy(float)
+        scale = float(np.max(np.abs(wb))) if len(wb) else 1.0
+        f, unit = _energy_unit(scale)
+        for col, label, color in ENERGY_TERMS:
+            ax.plot(step, e[col].to_numpy(float) / f, color=color, lw=1.2 if col == "boundary_work" else 0.9, label=label)
+        w_end = abs(wb[-1]) if len(wb) and wb[-1] != 0 else 1.0
+        res = 100.0 * e["residual"].to_numpy(float) / w_end
+        rx.plot(step, res, color="0.3", lw=0.9)
+        rx.axhline(0.0, color="0.6", lw=0.5)
+        end = float(res[-1]) if len(res) else float("nan")
+        ax.set_title(f"{title}  residual {end:.2g} % of W".strip(), fontsize=8)
+        ax.set_ylabel(f"energy [{unit}]", fontsize=8)
+        for a in (ax, rx):
+            a.grid(alpha=0.3)
+            a.tick_params(labelsize=7)
+            a.xaxis.set_major_locator(MaxNLocator(4))
+            a.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+        rx.yaxis.set_major_locator(MaxNLocator(3))
+        rx.set_xlabel("step", fontsize=8)
+        if k == 0:
+            rx.set_ylabel("residual / W [%]", fontsize=8)
+    axes[0, 0].legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
     return fig

@@ -40,6 +40,19 @@ m_e and slides with |F_s,e| ≤ μ_r·F_e. The joint persists, with its flat fac
 its faces interact, also after its last element broke (it still resists rolling); it is
 installed across the initial gap of the pair, stress-free (U = 0, g = 0).
 
+Energy
+------
+Element e stores ½k̄n∫_e u² dA = ½(U·F_e + g·m_e) (while bonded or in compression) and
+½|F_s,e|²/(k̄s·A_e). :func:`flat_joint_accounted` also returns, per step, the energy the
+broken elements dissipate (friction: Coulomb slip, and the loss when a broken element's
+faces open) and the energy released by the elements that break in the step: for each
+such element the trapezoidal work done on it over the step minus the change of its
+stored energy. With the trial state (the old state advanced by this step's motion, in
+the new element frame) these are: shear capped or dropped, (t − c)·(c + r)/(2k̄s A_e)
+(r the old, t the trial, c the final shear force); a field that carried load and lets
+go (faces open, or a tensile break), ½(F_t·U_old + m_t·g_old); a field that appears
+(faces close), −½(F·U_old + m·g_old). Intact elements are elastic and not accounted.
+
 State (one row of ``bfj`` per bond; see the ``FJ_*`` offsets)
 --------------------------------------------------------------
 ``U``, ``g`` (3), ``t1`` (3), then per element ``F_s,e`` (3) and its bond flag (1 bonded,
@@ -131,12 +144,27 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
                nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt):
     """One step of flat joint ``b``; updates its row of ``bfj`` in place.
 
+    :func:`flat_joint_accounted` without the energy terms. Returns ``(fn, fsx, fsy, fsz,
+    mx, my, mz, events, any_bonded, interacting)``.
+    """
+    fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting, _f, _b = flat_joint_accounted(
+        bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, tan_phi, mu_r,
+        nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt)
+    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, tan_phi, mu_r,
+                         nx, ny, nz, csg, vn, tx, ty, tz, wix, wiy, wiz, wjx, wjy, wjz, dt):
+    """One step of flat joint ``b``; updates its row of ``bfj`` in place.
+
     ``vn``, ``(tx, ty, tz)``: normal and tangential relative velocity of j's contact point;
     ``wi``, ``wj``: angular velocities. Returns ``(fn, fsx, fsy, fsz, mx, my, mz, events,
     any_bonded, interacting)``: total normal force on j along n (compression +), total
     shear force on j, moment on j about the contact point, the break modes of this step
     packed 2 bits per element (element e: ``(events >> 2e) & 3``), whether an element is
-    still bonded and whether the faces carry any force.
+    still bonded and whether the faces carry any force, then the energy (J) the broken
+    elements dissipated this step and the energy released by the elements that broke in it.
     """
     ne = fjg.shape[0]
     # ---- element frame: carried into the new plane, turned by the mean spin about n
@@ -165,13 +193,20 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     dpx = (wjx - wix) * dt
     dpy = (wjy - wiy) * dt
     dpz = (wjz - wiz) * dt
-    u0 = bfj[b, FJ_U] - vn * dt
+    u0o = bfj[b, FJ_U]
+    u0 = u0o - vn * dt
     gx, gy, gz = rot_keep(bfj[b, FJ_G], bfj[b, FJ_G + 1], bfj[b, FJ_G + 2], nx, ny, nz)
+    gox = gx
+    goy = gy
+    goz = gz
     gx -= ny * dpz - nz * dpy
     gy -= nz * dpx - nx * dpz
     gz -= nx * dpy - ny * dpx
     g1 = gx * t1x + gy * t1y + gz * t1z
     g2 = gx * t2x + gy * t2y + gz * t2z
+    # the old gradient in the new element frame (energy accounting of broken elements)
+    g1o = gox * t1x + goy * t1y + goz * t1z
+    g2o = gox * t2x + goy * t2y + goz * t2z
     twist = (wjx - wix) * nx + (wjy - wiy) * ny + (wjz - wiz) * nz  # relative spin about n
     r4 = radius * radius * radius * radius
     fn = 0.0
@@ -184,6 +219,8 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     events = 0
     any_bonded = False
     interacting = False
+    dfric = 0.0
+    dbreak = 0.0
     for e in range(ne):
         ae = area * fjg[e, 0]
         c1 = radius * fjg[e, 1]
@@ -196,11 +233,19 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
         m2 = kn * (u0 * ae * c2 + r4 * (fjg[e, 5] * g1 + fjg[e, 4] * g2))
         k0 = FJ_E0 + FJ_ESTRIDE * e
         sx, sy, sz = rot_keep(bfj[b, k0], bfj[b, k0 + 1], bfj[b, k0 + 2], nx, ny, nz)
+        srx = sx
+        sry = sy
+        srz = sz
         kst = ks * ae * dt
         sx -= kst * (tx + twist * (ny * cz - nz * cy))
         sy -= kst * (ty + twist * (nz * cx - nx * cz))
         sz -= kst * (tz + twist * (nx * cy - ny * cx))
+        stx = sx
+        sty = sy
+        stz = sz
         bonded = bfj[b, k0 + 3] != 0.0
+        was_bonded = bonded
+        dn = 0.0
         if bonded:
             inv_ae = 1.0 / ae
             mode = failure_mode(-fe * inv_ae, math.sqrt(sx * sx + sy * sy + sz * sz) * inv_ae, fe * inv_ae,
@@ -213,6 +258,9 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
             any_bonded = True
             interacting = True
         elif fe <= 0.0:
+            if was_bonded or u0o + g1o * c1 + g2o * c2 > 0.0:
+                # it carried its field and lets go of it: ½ F_trial·(old state)
+                dn = 0.5 * (fe * u0o + m1 * g1o + m2 * g2o)
             fe = 0.0
             m1 = 0.0
             m2 = 0.0
@@ -220,6 +268,9 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
             sy = 0.0
             sz = 0.0
         else:
+            if not (was_bonded or u0o + g1o * c1 + g2o * c2 > 0.0):
+                # its faces close again: the field appears with only half its work done
+                dn = -0.5 * (fe * u0o + m1 * g1o + m2 * g2o)
             sx, sy, sz, _ = cap_vector(sx, sy, sz, mu_r * fe)
             interacting = True
         bfj[b, k0] = sx
@@ -236,6 +287,17 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
         mx += (mey * nz - mez * ny) + (cy * sz - cz * sy)
         my += (mez * nx - mex * nz) + (cz * sx - cx * sz)
         mz += (mex * ny - mey * nx) + (cx * sy - cy * sx)
+        if not bonded:
+            # a broken (or breaking) element: work minus stored-energy change (see Energy)
+            d = dn
+            if ks > 0.0:
+                # shear, an incremental spring: (t − c)·(c + r)/(2k), r the rotated old, t
+                # the trial, c the final force
+                d += ((stx - sx) * (sx + srx) + (sty - sy) * (sy + sry) + (stz - sz) * (sz + srz)) / (2.0 * ks * ae)
+            if was_bonded:
+                dbreak += d
+            else:
+                dfric += d
     bfj[b, FJ_U] = u0
     bfj[b, FJ_G] = gx
     bfj[b, FJ_G + 1] = gy
@@ -243,4 +305,4 @@ def flat_joint(bfj, fjg, b, radius, area, kn, ks, tensile_strength, cohesion, ta
     bfj[b, FJ_T1] = t1x
     bfj[b, FJ_T1 + 1] = t1y
     bfj[b, FJ_T1 + 2] = t1z
-    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting
+    return fn, fsx, fsy, fsz, mx, my, mz, events, any_bonded, interacting, dfric, dbreak

@@ -49,3 +49,24 @@ def parallel_bond(fn0, f0x, f0y, f0z, m0x, m0y, m0z, nx, ny, nz, tx, ty, tz, vn,
     tau = fs * inv_a + beta * abs(mt) * r_over_j
     mode = failure_mode(sig, tau, fn * inv_a, tensile_strength, cohesion, tan_phi)
     return fn, fsx, fsy, fsz, mbx + mt * nx, mby + mt * ny, mbz + mt * nz, mode
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def parallel_bond_break_energy(fn0, f0x, f0y, f0z, m0x, m0y, m0z, fn, fsx, fsy, fsz, mx, my, mz, nx, ny, nz,
+                               area, ib, bkn, bks):
+    """Energy released when a bond breaks in a step: the bond held the old force/moment
+    (``*0``), its trial state (``fn``, ``fs``, ``m`` from :func:`parallel_bond`) broke and
+    it carries nothing afterwards. The trapezoidal work done on it minus the change of its
+    stored energy ½Fn²/(k̄n A) + ½|Fs|²/(k̄s A) + ½|M_b|²/(k̄n I) + ½M_t²/(k̄s J) is
+    Σ t·o/(2k) over the four springs (t trial, o the old value carried into the new
+    frame), about the energy the bond held."""
+    d = fn * fn0 / (2.0 * bkn * area)
+    mt0 = m0x * nx + m0y * ny + m0z * nz
+    bx, by, bz = rot_keep(m0x - mt0 * nx, m0y - mt0 * ny, m0z - mt0 * nz, nx, ny, nz)
+    mt = mx * nx + my * ny + mz * nz
+    d += ((mx - mt * nx) * bx + (my - mt * ny) * by + (mz - mt * nz) * bz) / (2.0 * bkn * ib)
+    if bks > 0.0:
+        sx, sy, sz = rot_keep(f0x, f0y, f0z, nx, ny, nz)
+        d += (fsx * sx + fsy * sy + fsz * sz) / (2.0 * bks * area)
+        d += mt * mt0 / (2.0 * bks * 2.0 * ib)
+    return d

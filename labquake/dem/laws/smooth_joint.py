@@ -54,3 +54,15 @@ def smooth_joint_residual(fn, fsx, fsy, fsz, ov, mu, installed):
         return 0.0, 0.0, 0.0, 0.0
     fsx, fsy, fsz, _ = cap_vector(fsx, fsy, fsz, mu * fn)
     return fn, fsx, fsy, fsz
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def smooth_joint_dissipation(fn_t, fsx_t, fsy_t, fsz_t, fn, fsx, fsy, fsz, fn_o, fsx_o, fsy_o, fsz_o, kn_area, ks_area):
+    """Energy the joint dissipates in a step whose trial force (``*_t``, from the old force
+    ``*_o``) was changed by a break, the tension cut-off or the Coulomb cap into the final
+    force: the trapezoidal work done on the joint minus the change of its stored energy
+    ½Fn²/(kn·A) + ½|Fs|²/(ks·A), i.e. Σ (t − c)·(c + o)/(2k) over normal and shear."""
+    d = (fn_t - fn) * (fn + fn_o) / (2.0 * kn_area)
+    if ks_area > 0.0:
+        d += ((fsx_t - fsx) * (fsx + fsx_o) + (fsy_t - fsy) * (fsy + fsy_o) + (fsz_t - fsz) * (fsz + fsz_o)) / (2.0 * ks_area)
+    return d
