@@ -130,7 +130,11 @@ Additions to the API contract
   the neighbour list.
 """
 
-from .engine import Engine
+from . import _target
+
+with _target.kernel_cache():  # the kernels are decorated (and their cache chosen) here
+    from .engine import Engine
+from ._target import PORTABLE, compute_target
 from .params import (
     CONTACT_LINEAR,
     CONTACT_ROCK_BOND,
@@ -149,6 +153,8 @@ from .params import (
 
 __all__ = [
     "Engine",
+    "PORTABLE",
+    "compute_target",
     "LinearContact",
     "RockBond",
     "FlatJoint",

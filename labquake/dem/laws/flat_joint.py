@@ -66,6 +66,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ..exactmath import cos_sin
 from ._failure import failure_mode
 from ._vector import FASTMATH, cap_vector, rot_keep
 
@@ -171,8 +172,7 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
     t1x, t1y, t1z = rot_keep(bfj[b, FJ_T1], bfj[b, FJ_T1 + 1], bfj[b, FJ_T1 + 2], nx, ny, nz)
     psi = 0.5 * ((wix + wjx) * nx + (wiy + wjy) * ny + (wiz + wjz) * nz) * dt
     if psi != 0.0:
-        cp = math.cos(psi)
-        sp = math.sin(psi)
+        cp, sp = cos_sin(psi)  # not libm's: the same bits on every CPU
         ux = ny * t1z - nz * t1y
         uy = nz * t1x - nx * t1z
         uz = nx * t1y - ny * t1x
