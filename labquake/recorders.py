@@ -87,7 +87,8 @@ class LoadingRecorder:
         pos = np.asarray(positions)
         u_hw = (pos[self.hw] - self.ref_hw).mean(axis=0)
         u_fw = (pos[self.fw] - self.ref_fw).mean(axis=0)
-        return float(-(u_hw - u_fw) @ self.dip)
+        d, dip = u_hw - u_fw, self.dip
+        return -float(d[0] * dip[0] + d[1] * dip[1] + d[2] * dip[2])  # not BLAS: the same bits on any CPU
 
     def record(self, eng: Any, stage: str) -> dict[str, float]:
         """Append one row for the engine's current state and return it."""

@@ -10,6 +10,7 @@ import numpy as np
 from labquake.errors import ParameterError
 
 from . import _kernels as K
+from . import exactmath as EM
 from .laws import flat_joint as FJ
 from .params import (
     KIND_FAULT,
@@ -669,7 +670,7 @@ class Engine:
         else:
             knpa = np.full(m, a["prm"][K.P_BKN])
             kspa = np.full(m, a["prm"][K.P_BKS])
-        props = np.column_stack([area, rb, st, co, np.tan(np.deg2rad(ph)),
+        props = np.column_stack([area, rb, st, co, EM.tan_array(np.deg2rad(ph)),
                                  np.where(cross, KIND_FAULT, KIND_ROCK).astype(float),
                                  ib, rb / ib, rb / (2.0 * ib), 1.0 / area, knpa, kspa])
         a["bprop"] = np.ascontiguousarray(np.vstack([a["bprop"], props]))
