@@ -70,6 +70,12 @@ from labquake.specimen.packing import pair_gaps
 __all__ = ["simulate", "slip_rate_thresholds", "build_engine", "install_specimen_bonds", "derived_quantities", "parallel_min_pairs"]
 
 
+def _p4(x: float) -> float:
+    """x⁴ by two products (not ``**``, which is libm's pow: not the same bits on every CPU)."""
+    x2 = x * x
+    return x2 * x2
+
+
 # --------------------------------------------------------------------------------------
 # Derived quantities
 # --------------------------------------------------------------------------------------
@@ -91,14 +97,14 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     rm = 0.5 * d
     kn = r["modulus"] * math.pi * rm * rm / (2.0 * rm)
     kn_pa = r["modulus"] / (2.0 * rm)
-    bond_area = math.pi * (r["radius_multiplier"] * rm) ** 2
+    bond_area = math.pi * (r["radius_multiplier"] * rm) * (r["radius_multiplier"] * rm)
     # a flat joint replaces the contact; a parallel bond acts beside it
     k_total = kn_pa * bond_area + (0.0 if r["bond_model"] == "flat_joint" else kn)
     # mean particle mass: E[d^3] for d uniform in [d_min, d_max]
     if s["d_max"] > s["d_min"]:
-        ed3 = (s["d_max"] ** 4 - s["d_min"] ** 4) / (4.0 * (s["d_max"] - s["d_min"]))
+        ed3 = (_p4(s["d_max"]) - _p4(s["d_min"])) / (4.0 * (s["d_max"] - s["d_min"]))
     else:
-        ed3 = s["d_min"] ** 3
+        ed3 = s["d_min"] * s["d_min"] * s["d_min"]
     rho = s["density"] * e["density_scale"]
     m = rho * math.pi / 6.0 * ed3
     vp = d * math.sqrt(k_total / m)

@@ -223,7 +223,10 @@ def select_monitored(
     owners = np.unique(np.concatenate([state.i[fc], state.j[fc]]))
     tree = cKDTree(np.asarray(positions)[owners])
     th = np.deg2rad(fault.angle_deg)
-    a_dip = min(radius / np.sin(th), 0.5 * length / np.cos(th))  # half-extent along dip
+    from labquake.dem.exactmath import cos_sin
+
+    cth, sth = cos_sin(float(th))  # not libm: the same bits on every CPU
+    a_dip = min(radius / sth, 0.5 * length / cth)  # half-extent along dip
     chosen: list[int] = []
     seen: set[int] = set()
     tries = 0

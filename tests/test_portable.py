@@ -4,8 +4,9 @@ The quick preset runs in two subprocesses that compute differently, as two machi
 
 * ``host``: numba compiles the kernels for this CPU (AVX-512 and FMA where it has them),
   numpy takes its fastest SIMD paths;
-* ``generic``: ``NUMBA_CPU_NAME=generic`` (x86-64 baseline, no FMA, no AVX) and numpy's
-  dispatched SIMD paths switched off (``NPY_DISABLE_CPU_FEATURES``), as on an older CPU.
+* ``generic``: ``NUMBA_CPU_NAME=generic`` (x86-64 baseline, no FMA, no AVX), numpy's
+  dispatched SIMD paths switched off (``NPY_DISABLE_CPU_FEATURES``) and glibc's libm on its
+  non-FMA builds (``GLIBC_TUNABLES``), as on an older CPU.
 
 With the portable kernels (the default) the events, cracks and loading tables must have
 the same bits. A run checkpointed by the host process and resumed by the generic one must
@@ -73,13 +74,16 @@ def _numpy_dispatch() -> str:
 
 
 def _env(target: str, cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES")}
+    drop = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES", "GLIBC_TUNABLES")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     env["NUMBA_CACHE_DIR"] = str(cache / target)
     if target == "generic":
         env["NUMBA_CPU_NAME"] = "generic"
         if _numpy_dispatch():
             env["NPY_DISABLE_CPU_FEATURES"] = _numpy_dispatch()
+        # glibc's libm (and so Python's math and numpy's scalar paths) picks its SSE2 builds
+        env["GLIBC_TUNABLES"] = "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F"
     return env
 
 

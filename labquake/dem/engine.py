@@ -137,7 +137,7 @@ class Engine:
         if not math.isfinite(skin) or skin <= 0.0:
             raise ParameterError(f"skin must be positive, got {skin}")
 
-        vol = 4.0 / 3.0 * math.pi * rad ** 3
+        vol = 4.0 / 3.0 * math.pi * (rad * rad * rad)  # not ** (libm pow)
         mass = density * density_scale * vol
         inertia = 0.4 * mass * rad * rad
 
@@ -153,7 +153,7 @@ class Engine:
             # smallest pair, 2 r of this particle
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             knpa = bond.modulus / (2.0 * rad)
             kspa = knpa / bond.stiffness_ratio
             kt = np.maximum(kt, np.maximum(knpa, kspa) * a)
@@ -161,7 +161,7 @@ class Engine:
         elif bond is not None:
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             # a bond acts in parallel with the frictional contact: the stiffnesses add
             kc = max(contact.kn, contact.ks)
             kt = np.maximum(kt, kc + max(bond.kn_per_area, bond.ks_per_area) * a)
@@ -214,7 +214,7 @@ class Engine:
             wal[K.W_PVMAX] = platens.max_velocity if platens.max_velocity is not None else 1e-3 * rmean / dt_val
         if cylinder is not None:
             cx, cy = (float(c) for c in cylinder.center)
-            rho = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
+            rho = EM.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
             if cylinder.mode == "wall" and np.any(rho >= cylinder.radius):
                 raise ParameterError("particles lie outside the confining cylinder (centre beyond its radius)")
             wal[K.W_CMODE] = 1.0 if cylinder.mode == "pressure" else 2.0
@@ -653,17 +653,17 @@ class Engine:
         rb = np.empty(m)
         if self._bond is not None:
             rb_rock = self._bond.radius_multiplier * rmin
-            area[~cross] = math.pi * rb_rock[~cross] ** 2
+            area[~cross] = math.pi * (rb_rock[~cross] * rb_rock[~cross])
             rb[~cross] = rb_rock[~cross]
         if np.any(cross):
             jt = self._joint
             if jt.area is not None:
                 area[cross] = jt.area
             else:
-                area[cross] = math.pi * (jt.radius_multiplier * rmin[cross]) ** 2
+                area[cross] = math.pi * np.square(jt.radius_multiplier * rmin[cross])
             rb[cross] = np.sqrt(area[cross] / math.pi)
         b0 = self.n_bonds
-        ib = 0.25 * math.pi * rb ** 4
+        ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
         if isinstance(self._bond, FlatJoint):
             knpa = self._bond.modulus / (r[lo] + r[hi])
             kspa = knpa / self._bond.stiffness_ratio
@@ -833,7 +833,7 @@ class Engine:
             r = w[K.W_CREFF]
         else:
             p = a["pos"]
-            r = float(np.max(np.hypot(p[:, 0], p[:, 1]) + a["rad"]))
+            r = float(np.max(EM.hypot(p[:, 0], p[:, 1]) + a["rad"]))
         area = math.pi * r * r
         has_p = w[K.W_HASP] != 0.0
         ftop = float(w[K.W_FTOP]) if has_p else 0.0
@@ -1001,7 +1001,7 @@ class Engine:
             b = a["pbd"][s[rock]]
             ar = a["bprop"][b, 0]
             rb = a["bprop"][b, 1]
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             e += np.sum(0.5 * a["bfn"][b] ** 2 / (prm[K.P_BKN] * ar))
             if prm[K.P_BKS] > 0:
                 e += np.sum(0.5 * np.sum(a["bfs"][b] ** 2, axis=1) / (prm[K.P_BKS] * ar))
@@ -1157,7 +1157,7 @@ class Engine:
         g2 = np.einsum("ij,ij->i", g, t2)
         u0 = row[:, FJ.FJ_U]
         area, rad, knpa, kspa = prop[:, 0], prop[:, 1], prop[:, 10], prop[:, 11]
-        r4 = rad ** 4
+        r4 = (rad * rad) * (rad * rad)
         e = 0.0
         for k in range(g_el.shape[0]):
             ae = area * g_el[k, 0]

@@ -28,23 +28,38 @@ _HALF_PI = 1.5707963267948966
 _PI = 3.141592653589793
 
 
+_PIO2_1 = 1.57079632673412561417e00  # π/2 split (fdlibm): n·_PIO2_1 is exact for |n| < 2^20
+_PIO2_1T = 6.07710050650619224932e-11
+_TWO_OVER_PI = 6.36619772367581382433e-01
+
+
 @njit(cache=True, inline="always")
 def cos_sin(x):
-    """(cos x, sin x). The argument is halved (exactly) until |x| ≤ 1/8, the Taylor series
-    taken there (truncation < 1e-25), and the double-angle formulas applied back. Meant for
-    moderate angles (the rotation of one time step, angles of a few radians)."""
-    k = 0
-    while k < 64 and not (abs(x) <= 0.125):
-        x *= 0.5
-        k += 1
-    x2 = x * x
-    s = x * (1.0 - x2 * (1.0 / 6.0) * (1.0 - x2 * (1.0 / 20.0) * (1.0 - x2 * (1.0 / 42.0) * (
-        1.0 - x2 * (1.0 / 72.0) * (1.0 - x2 * (1.0 / 110.0) * (1.0 - x2 * (1.0 / 156.0)))))))
-    c = 1.0 - x2 * 0.5 * (1.0 - x2 * (1.0 / 12.0) * (1.0 - x2 * (1.0 / 30.0) * (1.0 - x2 * (1.0 / 56.0) * (
-        1.0 - x2 * (1.0 / 90.0) * (1.0 - x2 * (1.0 / 132.0))))))
-    for _ in range(k):
-        s, c = 2.0 * s * c, (c - s) * (c + s)
-    return c, s
+    """(cos x, sin x): x = n·π/2 + r with |r| ≤ π/4 (Cody–Waite), Taylor series of r to
+    r²³ / r²² (truncation < 1e-26), then the quadrant. About 1 ulp for |x| < 1e5."""
+    if not (abs(x) < 1e300):
+        return math.nan, math.nan
+    n = 0.0
+    r = x
+    if abs(x) > 0.78539816339744827:
+        n = math.floor(x * _TWO_OVER_PI + 0.5)
+        r = (x - n * _PIO2_1) - n * _PIO2_1T
+    r2 = r * r
+    ps = 1.0 / (22.0 * 23.0)
+    pc = 1.0 / (21.0 * 22.0)
+    for m in range(10, 0, -1):  # m = 10..1: sin terms 2m(2m+1), cos terms (2m−1)2m
+        ps = 1.0 / ((2.0 * m) * (2.0 * m + 1.0)) * (1.0 - r2 * ps)
+        pc = 1.0 / ((2.0 * m - 1.0) * (2.0 * m)) * (1.0 - r2 * pc)
+    s = r - r * r2 * ps
+    c = 1.0 - r2 * pc
+    q = int(n) & 3
+    if q == 0:
+        return c, s
+    if q == 1:
+        return -s, c
+    if q == 2:
+        return -c, -s
+    return s, -c
 
 
 @njit(cache=True)
@@ -148,6 +163,12 @@ def _tan_flat(x, out):
 
 
 @njit(cache=True)
+def _cos_sin_flat(x, c, s):
+    for i in range(x.shape[0]):
+        c[i], s[i] = cos_sin(x[i])
+
+
+@njit(cache=True)
 def _log10_flat(x, out):
     for i in range(x.shape[0]):
         out[i] = log10(x[i])
@@ -169,6 +190,23 @@ def exp_array(x) -> np.ndarray:
 def tan_array(x) -> np.ndarray:
     """:func:`tan` elementwise."""
     return _apply(_tan_flat, x)
+
+
+def cos_sin_array(x) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cos_sin` elementwise: (cos x, sin x)."""
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    flat = a.reshape(-1)
+    c, s = np.empty_like(flat), np.empty_like(flat)
+    _cos_sin_flat(flat, c, s)
+    return c.reshape(a.shape), s.reshape(a.shape)
+
+
+def hypot(x, y) -> np.ndarray:
+    """√(x² + y²) elementwise by IEEE operations (numpy's hypot is libm's, which glibc builds
+    differently for FMA and non-FMA CPUs). For lengths far from overflow."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return np.sqrt(x * x + y * y)
 
 
 def log10_array(x) -> np.ndarray:

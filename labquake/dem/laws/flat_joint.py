@@ -101,14 +101,15 @@ def element_geometry(n_radial: int, n_circumferential: int) -> np.ndarray:
             t0, t1 = 2.0 * math.pi * ell / na, 2.0 * math.pi * (ell + 1) / na
             dth = t1 - t0
             area = 0.5 * (b * b - a * a) * dth
-            r3 = (b ** 3 - a ** 3) / 3.0
-            r4 = (b ** 4 - a ** 4) / 4.0
-            s1 = r3 * (math.sin(t1) - math.sin(t0))
-            s2 = r3 * (math.cos(t0) - math.cos(t1))
-            ds2 = 0.25 * (math.sin(2.0 * t1) - math.sin(2.0 * t0))
+            r3 = (b * b * b - a * a * a) / 3.0  # not ** (libm pow): the same bits on every CPU
+            r4 = ((b * b) * (b * b) - (a * a) * (a * a)) / 4.0
+            (c0, sn0), (c1, sn1) = cos_sin(t0), cos_sin(t1)  # not libm: the same bits on every CPU
+            s1 = r3 * (sn1 - sn0)
+            s2 = r3 * (c0 - c1)
+            ds2 = 0.25 * (cos_sin(2.0 * t1)[1] - cos_sin(2.0 * t0)[1])
             j11 = r4 * (0.5 * dth + ds2)
             j22 = r4 * (0.5 * dth - ds2)
-            j12 = r4 * 0.5 * (math.sin(t1) ** 2 - math.sin(t0) ** 2)
+            j12 = r4 * 0.5 * (sn1 * sn1 - sn0 * sn0)
             rows.append((area / math.pi, s1 / area, s2 / area, j11, j22, j12))
     return np.ascontiguousarray(np.array(rows, dtype=np.float64))
 
