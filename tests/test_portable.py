@@ -177,6 +177,10 @@ def test_exact_math_is_accurate():
         assert abs(em.log10(x) - math.log10(x)) <= 4 * math.ulp(abs(math.log10(x)) or 1.0)
     assert abs(em.tan(math.radians(30.0)) - math.tan(math.radians(30.0))) < 1e-15
     np.testing.assert_array_equal(em.exp_array(np.zeros((2, 2))), np.ones((2, 2)))
+    assert em.log10_array(100.0).shape == () and em.log10_array(100.0) == 2.0
+    from labquake.ae.moment import moment_magnitude
+
+    assert isinstance(moment_magnitude(1e3), float) and moment_magnitude(1e3) == -4.0
 
 
 def test_native_kernels_are_cached_apart(tmp_path):

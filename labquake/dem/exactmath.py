@@ -174,8 +174,12 @@ def _log10_flat(x, out):
         out[i] = log10(x[i])
 
 
+def _asarray(x) -> np.ndarray:
+    return np.array(x, dtype=np.float64, order="C")  # keeps a 0-d shape (ascontiguousarray does not)
+
+
 def _apply(kernel, x) -> np.ndarray:
-    a = np.ascontiguousarray(x, dtype=np.float64)
+    a = _asarray(x)
     flat = a.reshape(-1)
     out = np.empty_like(flat)
     kernel(flat, out)
@@ -194,7 +198,7 @@ def tan_array(x) -> np.ndarray:
 
 def cos_sin_array(x) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cos_sin` elementwise: (cos x, sin x)."""
-    a = np.ascontiguousarray(x, dtype=np.float64)
+    a = _asarray(x)
     flat = a.reshape(-1)
     c, s = np.empty_like(flat), np.empty_like(flat)
     _cos_sin_flat(flat, c, s)
