@@ -259,7 +259,7 @@ class Engine:
             prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ] = u
             prm[K.P_JAREA] = joint.area or 0.0
             prm[K.P_JRM] = joint.radius_multiplier
-            proj = pos @ u
+            proj = pos[:, 0] * u[0] + pos[:, 1] * u[1] + pos[:, 2] * u[2]  # not BLAS
             m0 = proj[side_arr == 0]
             m1 = proj[side_arr == 1]
             sg = 1.0
@@ -888,7 +888,7 @@ class Engine:
         if cm != 0.0:
             c = np.array([w[K.W_CX], w[K.W_CY]])
             xy = pos[:, :2] - c
-            rho = np.hypot(xy[:, 0], xy[:, 1])
+            rho = EM.hypot(xy[:, 0], xy[:, 1])
             if cm == 2.0:
                 o = rho + rad - w[K.W_CR]
                 p = np.flatnonzero((o > 0.0) & (rho > 0.0))
@@ -926,7 +926,7 @@ class Engine:
         dzb = (w[K.W_ZT] - zb) / nzb
         ro = rho + rad
         cand = np.flatnonzero((a["fixed"] == 0) & (ro >= w[K.W_CRMIN] - w[K.W_CMARG]))
-        th = np.arctan2(xy[cand, 1], xy[cand, 0]) + math.pi
+        th = EM.atan2_array(xy[cand, 1], xy[cand, 0]) + math.pi  # the kernel's atan2, bit for bit
         it = np.minimum(np.trunc(th / dth).astype(np.int64), nth - 1)
         iz = np.clip(np.trunc((pos[cand, 2] - zb) / dzb).astype(np.int64), 0, nzb - 1)
         k = iz * nth + it

@@ -196,6 +196,23 @@ def tan_array(x) -> np.ndarray:
     return _apply(_tan_flat, x)
 
 
+@njit(cache=True)
+def _atan2_flat(y, x, out):
+    for i in range(x.shape[0]):
+        out[i] = atan2(y[i], x[i])
+
+
+def atan2_array(y, x) -> np.ndarray:
+    """:func:`atan2` elementwise (the membrane kernel's angle, for numpy code that must bin
+    particles exactly as the kernel does)."""
+    yy, xx = np.broadcast_arrays(_asarray(y), _asarray(x))
+    yf = np.ascontiguousarray(yy).reshape(-1)
+    xf = np.ascontiguousarray(xx).reshape(-1)
+    out = np.empty_like(xf)
+    _atan2_flat(yf, xf, out)
+    return out.reshape(xx.shape)
+
+
 def cos_sin_array(x) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cos_sin` elementwise: (cos x, sin x)."""
     a = _asarray(x)
