@@ -1086,7 +1086,7 @@ class Engine:
             ot = rad - (w[K.W_ZT] - pos[:, 2])
             walls += 0.5 * w[K.W_PKN] * float(np.sum(ob[ob > 0] ** 2) + np.sum(ot[ot > 0] ** 2))
         if w[K.W_CMODE] == 2.0:
-            rho = np.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
+            rho = EM.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
             oc = rho + rad - w[K.W_CR]
             walls += 0.5 * w[K.W_CKN] * float(np.sum(oc[(oc > 0) & (rho > 0)] ** 2))
         return {"contacts": float(contacts), "bonds": float(bonds), "joints": float(joints), "walls": float(walls),
