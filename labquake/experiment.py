@@ -70,6 +70,12 @@ from labquake.specimen.packing import pair_gaps
 __all__ = ["simulate", "slip_rate_thresholds", "build_engine", "install_specimen_bonds", "derived_quantities", "parallel_min_pairs"]
 
 
+def _p4(x: float) -> float:
+    """x⁴ by two products (not ``**``, which is libm's pow: not the same bits on every CPU)."""
+    x2 = x * x
+    return x2 * x2
+
+
 # --------------------------------------------------------------------------------------
 # Derived quantities
 # --------------------------------------------------------------------------------------
@@ -91,14 +97,14 @@ def derived_quantities(config: dict[str, Any]) -> dict[str, float]:
     rm = 0.5 * d
     kn = r["modulus"] * math.pi * rm * rm / (2.0 * rm)
     kn_pa = r["modulus"] / (2.0 * rm)
-    bond_area = math.pi * (r["radius_multiplier"] * rm) ** 2
+    bond_area = math.pi * (r["radius_multiplier"] * rm) * (r["radius_multiplier"] * rm)
     # a flat joint replaces the contact; a parallel bond acts beside it
     k_total = kn_pa * bond_area + (0.0 if r["bond_model"] == "flat_joint" else kn)
     # mean particle mass: E[d^3] for d uniform in [d_min, d_max]
     if s["d_max"] > s["d_min"]:
-        ed3 = (s["d_max"] ** 4 - s["d_min"] ** 4) / (4.0 * (s["d_max"] - s["d_min"]))
+        ed3 = (_p4(s["d_max"]) - _p4(s["d_min"])) / (4.0 * (s["d_max"] - s["d_min"]))
     else:
-        ed3 = s["d_min"] ** 3
+        ed3 = s["d_min"] * s["d_min"] * s["d_min"]
     rho = s["density"] * e["density_scale"]
     m = rho * math.pi / 6.0 * ed3
     vp = d * math.sqrt(k_total / m)
@@ -332,6 +338,44 @@ def _checkpoint(run: RunDirectory, state: _Run, eng: Any) -> None:
     save_checkpoint(run.checkpoint_dir, {"engine": dict(eng.state_dict()), "run": state.to_state()}, int(eng.step_count))
 
 
+def _compute_meta(previous: dict[str, Any] | None) -> dict[str, Any]:
+    """meta.json's ``compute``: this process's kernel mode and compile target
+    (:func:`labquake.dem.compute_target`), and the compile target of every process that ran
+    part of the run (``segments``, one per start or resume)."""
+    from labquake.dem import compute_target
+
+    cur = compute_target()
+    segments = list((previous or {}).get("segments", []))
+    segments.append({"cpu_name": cur["cpu_name"], "host_cpu": cur["host_cpu"], "portable": cur["portable"]})
+    return {**cur, "segments": segments}
+
+
+def _check_compute(run: RunDirectory) -> dict[str, Any]:
+    """Refuse to resume portable kernels' checkpoint with native ones or the reverse (the
+    run would not continue as it began); warn when a native run resumes under another
+    compile target. Returns the new meta ``compute``."""
+    import warnings
+
+    from labquake.dem import compute_target
+
+    try:
+        prev = run.read_meta().get("compute")
+    except RunStateError:
+        prev = None
+    cur = compute_target()
+    if isinstance(prev, dict) and "portable" in prev:
+        if bool(prev["portable"]) != cur["portable"]:
+            was = "portable" if prev["portable"] else "native (LABQUAKE_PORTABLE=0)"
+            now = "portable" if cur["portable"] else "native (LABQUAKE_PORTABLE=0)"
+            raise RunStateError(f"{run.path} was run with {was} kernels but this process has {now} ones; "
+                                f"resume it with LABQUAKE_PORTABLE={1 if prev['portable'] else 0}")
+        if not cur["portable"] and (prev.get("cpu_name"), prev.get("cpu_features")) != (cur["cpu_name"], cur["cpu_features"]):
+            warnings.warn(f"{run.path}: native kernels compiled for {prev.get('cpu_name')} wrote the checkpoint, "
+                          f"this process's are compiled for {cur['cpu_name']}; the run will not continue exactly "
+                          "as an uninterrupted one (use the default portable kernels)", RuntimeWarning, stacklevel=3)
+    return _compute_meta(prev if isinstance(prev, dict) else None)
+
+
 def _restore(run: RunDirectory, cfg: dict[str, Any]):
     """The engine and run state of the checkpoint; any failure is one RunStateError line."""
     from labquake.dem import Engine
@@ -409,6 +453,7 @@ def simulate(
         if run.config_path.exists() and run.read_config() != _roundtrip(cfg):
             raise RunStateError(f"{run.path} was started with a different config; resume it with its own config.toml or choose another --out")
         if has_checkpoint(run.checkpoint_dir):
+            compute = _check_compute(run)
             restored = _restore(run, cfg)
     elif run.path.exists() and any(p for p in run.path.iterdir() if not p.name.startswith(".")):
         raise OutputError(f"{run.path} is not empty and is not a run directory; choose another --out")
@@ -421,7 +466,7 @@ def simulate(
                 check_matches(specimen, cfg, source=cfg["specimen"]["file"])
             else:
                 specimen = build_specimen(cfg)
-            run.start(cfg, meta={"name": cfg["name"], "seed": cfg["seed"]})
+            run.start(cfg, meta={"name": cfg["name"], "seed": cfg["seed"], "compute": _compute_meta(None)})
             save_specimen(specimen, run.path / "specimen.npz")
             eng = build_engine(cfg, specimen, n_threads=n_threads)
             eng.set_cylinder(target_stress=0.0)
@@ -435,7 +480,7 @@ def simulate(
             eng, st = restored
             eng.n_threads = n_threads
             eng.parallel_min_pairs = parallel_min_pairs(n_threads)
-            run.update_meta(status="running")
+            run.update_meta(status="running", compute=compute)
         _loop(cfg, run, eng, st, progress, _interrupt_at_step, t0)
         _finish(cfg, run, eng, st, t0)
     return run

@@ -19,6 +19,15 @@ import numpy as np
 from labquake.errors import ConfigError
 
 
+def _rows_dot(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``p @ m.T`` for (n, 3) ``p`` by elementwise products and sums in a fixed order, not
+    by BLAS (whose kernels, picked by the CPU, round differently)."""
+    out = np.empty((p.shape[0], m.shape[0]))
+    for k in range(m.shape[0]):
+        out[:, k] = p[:, 0] * m[k, 0] + p[:, 1] * m[k, 1] + p[:, 2] * m[k, 2]
+    return out
+
+
 @dataclass(frozen=True)
 class FaultPlane:
     """A planar fault through ``centre`` at ``angle_deg`` to the sample (z) axis."""
@@ -30,10 +39,10 @@ class FaultPlane:
     def __post_init__(self) -> None:
         if not np.isfinite(self.angle_deg) or not (0.0 < self.angle_deg < 90.0):
             raise ConfigError(f"fault angle must lie strictly between 0 and 90 degrees, got {self.angle_deg}")
-        t = np.deg2rad(self.angle_deg)
-        frame = np.array(
-            [[-np.sin(t), 0.0, np.cos(t)], [0.0, -1.0, 0.0], [np.cos(t), 0.0, np.sin(t)]]
-        )
+        from labquake.dem.exactmath import cos_sin
+
+        c, s = cos_sin(float(np.deg2rad(self.angle_deg)))  # the same bits on every CPU
+        frame = np.array([[-s, 0.0, c], [0.0, -1.0, 0.0], [c, 0.0, s]])
         object.__setattr__(self, "_frame", frame)
 
     @property
@@ -59,17 +68,17 @@ class FaultPlane:
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distance of (n, 3) points to the plane (positive on the normal side)."""
         p = np.asarray(points, dtype=float).reshape(-1, 3)
-        return (p - np.asarray(self.centre)) @ self._frame[2]
+        return _rows_dot(p - np.asarray(self.centre), self._frame[2:3])[:, 0]
 
     def to_fault_coords(self, points: np.ndarray) -> np.ndarray:
         """(n, 3) points to (along-dip, along-strike, fault-normal) coordinates."""
         p = np.asarray(points, dtype=float).reshape(-1, 3)
-        return (p - np.asarray(self.centre)) @ self._frame.T
+        return _rows_dot(p - np.asarray(self.centre), self._frame)
 
     def from_fault_coords(self, coords: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_fault_coords`."""
         c = np.asarray(coords, dtype=float).reshape(-1, 3)
-        return c @ self._frame + np.asarray(self.centre)
+        return _rows_dot(c, self._frame.T) + np.asarray(self.centre)
 
     def to_dict(self) -> dict:
         return {"angle_deg": float(self.angle_deg), "centre": [float(c) for c in self.centre],

@@ -87,7 +87,8 @@ class LoadingRecorder:
         pos = np.asarray(positions)
         u_hw = (pos[self.hw] - self.ref_hw).mean(axis=0)
         u_fw = (pos[self.fw] - self.ref_fw).mean(axis=0)
-        return float(-(u_hw - u_fw) @ self.dip)
+        d, dip = u_hw - u_fw, self.dip
+        return -float(d[0] * dip[0] + d[1] * dip[1] + d[2] * dip[2])  # not BLAS: the same bits on any CPU
 
     def record(self, eng: Any, stage: str) -> dict[str, float]:
         """Append one row for the engine's current state and return it."""
@@ -222,7 +223,10 @@ def select_monitored(
     owners = np.unique(np.concatenate([state.i[fc], state.j[fc]]))
     tree = cKDTree(np.asarray(positions)[owners])
     th = np.deg2rad(fault.angle_deg)
-    a_dip = min(radius / np.sin(th), 0.5 * length / np.cos(th))  # half-extent along dip
+    from labquake.dem.exactmath import cos_sin
+
+    cth, sth = cos_sin(float(th))  # not libm: the same bits on every CPU
+    a_dip = min(radius / sth, 0.5 * length / cth)  # half-extent along dip
     chosen: list[int] = []
     seen: set[int] = set()
     tries = 0

@@ -60,8 +60,10 @@ def resolved_fault_stresses(differential: float, confining: float, angle_deg: fl
     ``tau = q sin(2 beta) / 2``, ``sigma_n = sigma_3 + q sin^2 beta`` with ``q`` the
     differential stress; compression positive.
     """
-    b = math.radians(angle_deg)
-    return 0.5 * differential * math.sin(2.0 * b), confining + differential * math.sin(b) ** 2
+    from labquake.dem.exactmath import cos_sin
+
+    c, s = cos_sin(math.radians(angle_deg))  # not libm: the same bits on every CPU
+    return differential * (s * c), confining + differential * (s * s)
 
 
 class SlipDetector:

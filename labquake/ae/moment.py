@@ -12,8 +12,8 @@ left out. With this sign an opening (tensile) crack, which pushes its neighbours
 has a positive isotropic part. The tensor is symmetrised (its antisymmetric part is the
 net torque on the source, zero in equilibrium).
 
-Scalar moment M0 = sqrt(sum_k m_k^2 / 2) over the eigenvalues m_k, equivalently
-||M||_F / sqrt(2) for a symmetric tensor; moment magnitude Mw = (2/3) log10 M0 - 6
+Scalar moment M0 = sqrt(sum_k m_k^2 / 2) over the eigenvalues m_k, computed as
+||M||_F / sqrt(2) of the symmetric tensor; moment magnitude Mw = (2/3) log10 M0 - 6
 (M0 in N m).
 
 Source type (Hudson, Pearce & Rogers 1989): with the eigenvalues m1 >= m2 >= m3, the
@@ -35,9 +35,16 @@ source pushes its surroundings out; an opening crack has k = 5/9); *implosive*
 k <= -0.2 (closing); *shear* |k| < 0.2 and |T| <= 0.5 (close to a double couple: little
 volume change and a middle deviatoric eigenvalue at most a quarter of the dominant one);
 *CLVD* |k| < 0.2 and |T| > 0.5 (little volume change but far from a double couple).
+
+The events table's values (moment tensor, M0, Mw, iso, dev) use :func:`math.fsum` (exactly
+rounded sums) and :func:`labquake.dem.exactmath.log10`: no BLAS/LAPACK kernel or SIMD libm
+path picked by the CPU, so a catalog has the same bits on every machine. (Hudson's (T, k)
+uses LAPACK's ``eigvalsh``; it feeds only the report's source-type figures and shares.)
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -67,14 +74,17 @@ def moment_tensor(delta_force: np.ndarray, arm: np.ndarray) -> np.ndarray:
     r = np.asarray(arm, dtype=float).reshape(-1, 3)
     if f.shape != r.shape:
         raise ValueError(f"delta_force {f.shape} and arm {r.shape} must have the same shape")
-    m = f.T @ r
+    m = np.array([[math.fsum(f[:, i] * r[:, j]) for j in range(3)] for i in range(3)]).reshape(3, 3)
     return 0.5 * (m + m.T)
 
 
 def scalar_moment(m: np.ndarray) -> float:
-    """M0 = sqrt(sum of squared eigenvalues / 2) [N m] of a symmetric (3, 3) tensor."""
-    ev = np.linalg.eigvalsh(np.asarray(m, dtype=float))
-    return float(np.sqrt(np.sum(ev**2) / 2.0))
+    """M0 = sqrt(sum of squared eigenvalues / 2) [N m] of a symmetric (3, 3) tensor (its
+    lower triangle is used): the Frobenius norm over sqrt(2)."""
+    a = np.asarray(m, dtype=float)
+    low = np.tril(a)
+    s = low + np.tril(a, -1).T
+    return math.sqrt(math.fsum((s * s).ravel()) / 2.0)
 
 
 def moment_magnitude(m0: float | np.ndarray) -> float | np.ndarray:
@@ -82,14 +92,16 @@ def moment_magnitude(m0: float | np.ndarray) -> float | np.ndarray:
     m0 = np.asarray(m0, dtype=float)
     if np.any(m0 <= 0):
         raise ValueError("the scalar moment must be > 0 to have a magnitude")
-    out = 2.0 / 3.0 * np.log10(m0) - 6.0
+    from labquake.dem.exactmath import log10_array
+
+    out = 2.0 / 3.0 * log10_array(m0) - 6.0
     return float(out) if out.ndim == 0 else out
 
 
 def iso_dev(m: np.ndarray) -> tuple[float, float]:
     """Isotropic part tr(M)/3 and the scalar moment of the deviatoric part [N m]."""
     m = np.asarray(m, dtype=float)
-    iso = float(np.trace(m) / 3.0)
+    iso = math.fsum((m[0, 0], m[1, 1], m[2, 2])) / 3.0
     return iso, scalar_moment(m - iso * np.eye(3))
 
 

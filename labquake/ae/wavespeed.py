@@ -45,6 +45,20 @@ METHOD = ("time of flight of a torsional pulse (rigid-rotation kick of a bottom 
           "the first-pulse maximum; speed = 1 / slope of arrival time against distance")
 
 
+def _line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares line y = slope·x + intercept with exactly rounded sums (math.fsum), not
+    LAPACK (np.polyfit), whose kernels round differently on different CPUs."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = x.size
+    mx = math.fsum(x) / n
+    my = math.fsum(y) / n
+    dx = x - mx
+    sxx = math.fsum(dx * dx)
+    slope = math.fsum(dx * (y - my)) / sxx if sxx > 0.0 else math.nan
+    return slope, my - slope * mx
+
+
 def first_pulse_arrival(t: np.ndarray, r: np.ndarray, detect: float) -> tuple[float, bool]:
     """Arrival time of the first positive pulse of ``r(t)`` and whether the pulse is complete.
 
@@ -125,7 +139,7 @@ def measure_shear_wave_speed(eng: Any, v0: float = 0.1, receivers: tuple[float, 
     slabs = [np.flatnonzero(np.abs(z - c) < 0.5 * dm) for c in zc]
     dist = zc - float(np.mean(z[src]))
     xy = pos[:, :2] - 0.5 * (pos[:, :2].min(axis=0) + pos[:, :2].max(axis=0))  # about the sample axis
-    rim = float(np.max(np.hypot(xy[:, 0], xy[:, 1]) + rad))
+    rim = float(np.max(np.sqrt(xy[:, 0] * xy[:, 0] + xy[:, 1] * xy[:, 1]) + rad))  # not libm's hypot
     omega = v0 / rim
     vel = np.asarray(a.velocities)[src].copy()
     vel[:, 0] -= omega * xy[src, 1]
@@ -160,7 +174,7 @@ def measure_shear_wave_speed(eng: Any, v0: float = 0.1, receivers: tuple[float, 
     ok = np.isfinite(arr)
     speed, rms = math.nan, math.nan
     if ok.sum() >= 3:
-        slope, icpt = np.polyfit(dist[ok], arr[ok], 1)
+        slope, icpt = _line_fit(dist[ok], arr[ok])
         if slope > 0:
             speed = float(1.0 / slope)
             rms = float(np.sqrt(np.mean((arr[ok] - (slope * dist[ok] + icpt)) ** 2)))

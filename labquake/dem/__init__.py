@@ -99,6 +99,14 @@ and below ~20k pairs the possible gain is small. Crack events are collected per 
 emitted in slot order. Checkpoints (:meth:`Engine.state_dict`,
 :meth:`Engine.from_state_dict`) hold every array, so a restart continues bit-identically.
 
+Portable kernels (the default, :mod:`labquake.dem._target`): the kernels are compiled
+without fast-math flags, so LLVM contracts no a·b + c into an FMA (which the host target
+has and a generic one has not), and they call no libm transcendental
+(:mod:`labquake.dem.exactmath`); results are then the same bits whatever CPU numba compiles
+for, and a checkpoint resumes identically on another machine. ``LABQUAKE_PORTABLE=0``
+(before the first import) restores FMA contraction; :func:`compute_target` tells the mode
+and the compile target.
+
 Additions to the API contract
 -----------------------------
 * ``Engine(..., skin=None, sort_every=10, fixed=None, velocities=None,
@@ -125,12 +133,17 @@ Additions to the API contract
   wall state with the wall kernel's formulas (for the AE moment tensors).
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
   ``n_platen_contacts_top``, ``n_lateral_contacts``.
+* ``PORTABLE``, ``compute_target()`` (see "Portable kernels" above).
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
   gap beyond the neighbour skin (up to ``max_gap``, default two largest radii) are added to
   the neighbour list.
 """
 
-from .engine import Engine
+from . import _target
+
+with _target.kernel_cache():  # the kernels are decorated (and their cache chosen) here
+    from .engine import Engine
+from ._target import PORTABLE, compute_target
 from .params import (
     CONTACT_LINEAR,
     CONTACT_ROCK_BOND,
@@ -149,6 +162,8 @@ from .params import (
 
 __all__ = [
     "Engine",
+    "PORTABLE",
+    "compute_target",
     "LinearContact",
     "RockBond",
     "FlatJoint",

@@ -26,6 +26,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .exactmath import atan2 as _atan2
 from .laws._vector import FASTMATH
 from .laws.flat_joint import FJ_E0, FJ_ESTRIDE, FJ_T1
 from .laws.flat_joint import flat_joint_accounted
@@ -135,9 +136,8 @@ F_TOUCH = 4
 
 CHUNK = 512  # slots per event-flag chunk
 
-# fast-math flags of the pair kernel: no reassociation (results must not depend on how the
-# surrounding code is optimised); contraction into FMA and reciprocal tricks are local to
-# each expression and identical in every specialisation of the same source.
+# fast-math flags of the pair kernel (labquake.dem._target): none in the portable mode (the
+# default); otherwise no reassociation, but FMA contraction where the compile target has FMA.
 _FM = FASTMATH
 
 
@@ -1082,7 +1082,7 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf):
         ro = rho + rad[p]
         if ro < thresh:
             continue
-        th = math.atan2(y, x) + math.pi
+        th = _atan2(y, x) + math.pi  # not libm's: the same bits on every CPU
         it = int(th / dth)
         if it >= nth:
             it = nth - 1

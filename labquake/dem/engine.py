@@ -10,6 +10,7 @@ import numpy as np
 from labquake.errors import ParameterError
 
 from . import _kernels as K
+from . import exactmath as EM
 from .laws import flat_joint as FJ
 from .params import (
     KIND_FAULT,
@@ -136,7 +137,7 @@ class Engine:
         if not math.isfinite(skin) or skin <= 0.0:
             raise ParameterError(f"skin must be positive, got {skin}")
 
-        vol = 4.0 / 3.0 * math.pi * rad ** 3
+        vol = 4.0 / 3.0 * math.pi * (rad * rad * rad)  # not ** (libm pow)
         mass = density * density_scale * vol
         inertia = 0.4 * mass * rad * rad
 
@@ -152,7 +153,7 @@ class Engine:
             # smallest pair, 2 r of this particle
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             knpa = bond.modulus / (2.0 * rad)
             kspa = knpa / bond.stiffness_ratio
             kt = np.maximum(kt, np.maximum(knpa, kspa) * a)
@@ -160,7 +161,7 @@ class Engine:
         elif bond is not None:
             rb = bond.radius_multiplier * rad
             a = math.pi * rb * rb
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             # a bond acts in parallel with the frictional contact: the stiffnesses add
             kc = max(contact.kn, contact.ks)
             kt = np.maximum(kt, kc + max(bond.kn_per_area, bond.ks_per_area) * a)
@@ -213,7 +214,7 @@ class Engine:
             wal[K.W_PVMAX] = platens.max_velocity if platens.max_velocity is not None else 1e-3 * rmean / dt_val
         if cylinder is not None:
             cx, cy = (float(c) for c in cylinder.center)
-            rho = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
+            rho = EM.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
             if cylinder.mode == "wall" and np.any(rho >= cylinder.radius):
                 raise ParameterError("particles lie outside the confining cylinder (centre beyond its radius)")
             wal[K.W_CMODE] = 1.0 if cylinder.mode == "pressure" else 2.0
@@ -258,7 +259,7 @@ class Engine:
             prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ] = u
             prm[K.P_JAREA] = joint.area or 0.0
             prm[K.P_JRM] = joint.radius_multiplier
-            proj = pos @ u
+            proj = pos[:, 0] * u[0] + pos[:, 1] * u[1] + pos[:, 2] * u[2]  # not BLAS
             m0 = proj[side_arr == 0]
             m1 = proj[side_arr == 1]
             sg = 1.0
@@ -652,24 +653,24 @@ class Engine:
         rb = np.empty(m)
         if self._bond is not None:
             rb_rock = self._bond.radius_multiplier * rmin
-            area[~cross] = math.pi * rb_rock[~cross] ** 2
+            area[~cross] = math.pi * (rb_rock[~cross] * rb_rock[~cross])
             rb[~cross] = rb_rock[~cross]
         if np.any(cross):
             jt = self._joint
             if jt.area is not None:
                 area[cross] = jt.area
             else:
-                area[cross] = math.pi * (jt.radius_multiplier * rmin[cross]) ** 2
+                area[cross] = math.pi * np.square(jt.radius_multiplier * rmin[cross])
             rb[cross] = np.sqrt(area[cross] / math.pi)
         b0 = self.n_bonds
-        ib = 0.25 * math.pi * rb ** 4
+        ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
         if isinstance(self._bond, FlatJoint):
             knpa = self._bond.modulus / (r[lo] + r[hi])
             kspa = knpa / self._bond.stiffness_ratio
         else:
             knpa = np.full(m, a["prm"][K.P_BKN])
             kspa = np.full(m, a["prm"][K.P_BKS])
-        props = np.column_stack([area, rb, st, co, np.tan(np.deg2rad(ph)),
+        props = np.column_stack([area, rb, st, co, EM.tan_array(np.deg2rad(ph)),
                                  np.where(cross, KIND_FAULT, KIND_ROCK).astype(float),
                                  ib, rb / ib, rb / (2.0 * ib), 1.0 / area, knpa, kspa])
         a["bprop"] = np.ascontiguousarray(np.vstack([a["bprop"], props]))
@@ -832,7 +833,7 @@ class Engine:
             r = w[K.W_CREFF]
         else:
             p = a["pos"]
-            r = float(np.max(np.hypot(p[:, 0], p[:, 1]) + a["rad"]))
+            r = float(np.max(EM.hypot(p[:, 0], p[:, 1]) + a["rad"]))
         area = math.pi * r * r
         has_p = w[K.W_HASP] != 0.0
         ftop = float(w[K.W_FTOP]) if has_p else 0.0
@@ -887,7 +888,7 @@ class Engine:
         if cm != 0.0:
             c = np.array([w[K.W_CX], w[K.W_CY]])
             xy = pos[:, :2] - c
-            rho = np.hypot(xy[:, 0], xy[:, 1])
+            rho = EM.hypot(xy[:, 0], xy[:, 1])
             if cm == 2.0:
                 o = rho + rad - w[K.W_CR]
                 p = np.flatnonzero((o > 0.0) & (rho > 0.0))
@@ -925,7 +926,7 @@ class Engine:
         dzb = (w[K.W_ZT] - zb) / nzb
         ro = rho + rad
         cand = np.flatnonzero((a["fixed"] == 0) & (ro >= w[K.W_CRMIN] - w[K.W_CMARG]))
-        th = np.arctan2(xy[cand, 1], xy[cand, 0]) + math.pi
+        th = EM.atan2_array(xy[cand, 1], xy[cand, 0]) + math.pi  # the kernel's atan2, bit for bit
         it = np.minimum(np.trunc(th / dth).astype(np.int64), nth - 1)
         iz = np.clip(np.trunc((pos[cand, 2] - zb) / dzb).astype(np.int64), 0, nzb - 1)
         k = iz * nth + it
@@ -1000,7 +1001,7 @@ class Engine:
             b = a["pbd"][s[rock]]
             ar = a["bprop"][b, 0]
             rb = a["bprop"][b, 1]
-            ib = 0.25 * math.pi * rb ** 4
+            ib = 0.25 * math.pi * ((rb * rb) * (rb * rb))
             e += np.sum(0.5 * a["bfn"][b] ** 2 / (prm[K.P_BKN] * ar))
             if prm[K.P_BKS] > 0:
                 e += np.sum(0.5 * np.sum(a["bfs"][b] ** 2, axis=1) / (prm[K.P_BKS] * ar))
@@ -1085,7 +1086,7 @@ class Engine:
             ot = rad - (w[K.W_ZT] - pos[:, 2])
             walls += 0.5 * w[K.W_PKN] * float(np.sum(ob[ob > 0] ** 2) + np.sum(ot[ot > 0] ** 2))
         if w[K.W_CMODE] == 2.0:
-            rho = np.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
+            rho = EM.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
             oc = rho + rad - w[K.W_CR]
             walls += 0.5 * w[K.W_CKN] * float(np.sum(oc[(oc > 0) & (rho > 0)] ** 2))
         return {"contacts": float(contacts), "bonds": float(bonds), "joints": float(joints), "walls": float(walls),
@@ -1156,7 +1157,7 @@ class Engine:
         g2 = np.einsum("ij,ij->i", g, t2)
         u0 = row[:, FJ.FJ_U]
         area, rad, knpa, kspa = prop[:, 0], prop[:, 1], prop[:, 10], prop[:, 11]
-        r4 = rad ** 4
+        r4 = (rad * rad) * (rad * rad)
         e = 0.0
         for k in range(g_el.shape[0]):
             ae = area * g_el[k, 0]

@@ -39,13 +39,22 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
+from labquake.dem.exactmath import cos_sin_array
+from labquake.dem.exactmath import hypot as _hypot
 from labquake.errors import ConfigError
+
+
+def _p4(x: float) -> float:
+    """x⁴ by two products (not ``**``, which is libm's pow: not the same bits on every CPU)."""
+    x2 = x * x
+    return x2 * x2
 
 
 def cylinder_solid_fraction(radii: np.ndarray, cylinder_radius: float, length: float) -> float:
     """Volume of the spheres over the volume of the cylinder they fill."""
-    v = 4.0 / 3.0 * np.pi * np.sum(np.asarray(radii, dtype=float) ** 3)
-    return float(v / (np.pi * cylinder_radius**2 * length))
+    r = np.asarray(radii, dtype=float)
+    v = 4.0 / 3.0 * np.pi * np.sum(r * r * r)
+    return float(v / (np.pi * (cylinder_radius * cylinder_radius) * length))
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,11 @@ def draw_radii(rng: np.random.Generator, d_min: float, d_max: float, volume: flo
     Returns radii (m). The count follows from the draw, so it varies slightly with the seed.
     """
     target = solid_fraction * volume
-    mean_v = np.pi / 6.0 * (d_max**4 - d_min**4) / (4.0 * (d_max - d_min)) if d_max > d_min else np.pi / 6.0 * d_min**3
+    mean_v = (np.pi / 6.0 * (_p4(d_max) - _p4(d_min)) / (4.0 * (d_max - d_min)) if d_max > d_min
+              else np.pi / 6.0 * d_min * d_min * d_min)
     n_guess = int(np.ceil(1.2 * target / mean_v)) + 10
     d = rng.uniform(d_min, d_max, size=n_guess)
-    v = np.cumsum(np.pi / 6.0 * d**3)
+    v = np.cumsum(np.pi / 6.0 * (d * d * d))
     n = int(np.searchsorted(v, target)) + 1
     return 0.5 * d[:n]
 
@@ -100,7 +110,7 @@ def _energy(x: np.ndarray, radii: np.ndarray, R: float, half_l: float, pairs_fn)
         for k in range(3):
             grad[:, k] += np.bincount(i, weights=g[:, k], minlength=n) - np.bincount(j, weights=g[:, k], minlength=n)
     # cylinder wall
-    rho = np.hypot(pos[:, 0], pos[:, 1])
+    rho = _hypot(pos[:, 0], pos[:, 1])
     pen = rho + radii - R
     m = pen > 0
     if np.any(m):
@@ -163,7 +173,7 @@ def pack_cylinder(
         )
     if not (0.05 <= solid_fraction <= 0.66):
         raise ConfigError(f"specimen.solid_fraction must lie in [0.05, 0.66], got {solid_fraction}")
-    volume = np.pi * cylinder_radius**2 * length
+    volume = np.pi * (cylinder_radius * cylinder_radius) * length
     radii = draw_radii(rng, d_min, d_max, volume, solid_fraction)
     n = len(radii)
     # uniform random initial positions inside the cylinder
@@ -171,7 +181,8 @@ def pack_cylinder(
     th = rng.uniform(0.0, 2.0 * np.pi, n)
     rho = np.sqrt(u) * np.maximum(cylinder_radius - radii, 0.0)
     z = rng.uniform(-0.5 * length + radii, 0.5 * length - radii)
-    pos = np.column_stack([rho * np.cos(th), rho * np.sin(th), z])
+    cth, sth = cos_sin_array(th)  # not numpy/libm: the same bits on every CPU
+    pos = np.column_stack([rho * cth, rho * sth, z])
 
     half_l = 0.5 * length
     scales = np.linspace(0.6, 1.0, n_stages)
@@ -214,7 +225,7 @@ def pack_cylinder(
     ov = radii[i] + radii[j] - np.linalg.norm(pos[i] - pos[j], axis=1)
     max_ov = float(max(ov.max(initial=0.0), 0.0) / r_mean)
     # keep everything strictly inside the walls (walls are where the engine puts them)
-    rho = np.hypot(pos[:, 0], pos[:, 1])
+    rho = _hypot(pos[:, 0], pos[:, 1])
     lim = cylinder_radius - radii
     f = np.where(rho > lim, lim / np.maximum(rho, 1e-300), 1.0)
     pos[:, 0] *= f
@@ -253,9 +264,9 @@ REFERENCE_POROSITY = 0.331
 def mean_ball_volume(d_min: float, d_max: float) -> float:
     """Expected volume (m³) of a sphere whose diameter is uniform in [d_min, d_max]."""
     if d_max > d_min:
-        ed3 = (d_max**4 - d_min**4) / (4.0 * (d_max - d_min))
+        ed3 = (_p4(d_max) - _p4(d_min)) / (4.0 * (d_max - d_min))
     else:
-        ed3 = d_min**3
+        ed3 = d_min * d_min * d_min
     return math.pi / 6.0 * ed3
 
 
@@ -267,7 +278,7 @@ def expansion_count(cylinder_radius: float, length: float, d_min: float, d_max: 
     With :data:`REFERENCE_POROSITY` it gives the reference's counts within 0.3 %: 1322
     for 4.00-6.00 mm (reference 1321) and 1375 for 4.95-5.05 mm (1375).
     """
-    volume = math.pi * cylinder_radius**2 * length
+    volume = math.pi * (cylinder_radius * cylinder_radius) * length
     return int(round((1.0 - porosity) * volume / mean_ball_volume(d_min, d_max)))
 
 
@@ -292,7 +303,7 @@ def _contacts(positions: np.ndarray, radii: np.ndarray, cylinder_radius: float, 
     dist = np.linalg.norm(branch, axis=1)
     ov = rad[i] + rad[j] - dist
     m = ov > 0.0
-    rho = np.hypot(pos[:, 0], pos[:, 1])
+    rho = _hypot(pos[:, 0], pos[:, 1])
     half = 0.5 * length
     walls = {
         "lateral": np.maximum(rho + rad - cylinder_radius, 0.0),
@@ -330,7 +341,7 @@ def love_weber_stress(
     for key in ("top", "bottom"):
         pen = walls[key]
         sig[2, 2] += float(np.sum(kn * pen * (rad - pen)))
-    return sig / (math.pi * cylinder_radius**2 * length)
+    return sig / (math.pi * (cylinder_radius * cylinder_radius) * length)
 
 
 def wall_stresses(
@@ -346,7 +357,7 @@ def wall_stresses(
     pos = np.asarray(positions, float)
     rad = np.asarray(radii, float)
     walls = _contacts(pos, rad, cylinder_radius, length)[-1]
-    axial = 0.5 * kn * (walls["top"].sum() + walls["bottom"].sum()) / (math.pi * cylinder_radius**2)
+    axial = 0.5 * kn * (walls["top"].sum() + walls["bottom"].sum()) / (math.pi * (cylinder_radius * cylinder_radius))
     lateral = kn * walls["lateral"].sum() / (2.0 * math.pi * cylinder_radius * length)
     return {"axial": float(axial), "lateral": float(lateral), "mean": float((axial + 2.0 * lateral) / 3.0)}
 
@@ -426,14 +437,15 @@ def pack_cylinder_expansion(
     if not target_stress > 0.0:
         raise ConfigError(f"specimen.packing_stress must be > 0 Pa, got {target_stress}")
     n = int(n_particles) or expansion_count(cylinder_radius, length, d_min, d_max, porosity)
-    volume = math.pi * cylinder_radius**2 * length
+    volume = math.pi * (cylinder_radius * cylinder_radius) * length
     half = 0.5 * length
     radii = 0.5 * rng.uniform(d_min, d_max, size=n)
     u = rng.random(n)
     th = rng.uniform(0.0, 2.0 * math.pi, n)
     rho = np.sqrt(u) * (cylinder_radius - start_scale * radii)
     z = rng.uniform(-half + start_scale * radii, half - start_scale * radii)
-    pos = np.ascontiguousarray(np.column_stack([rho * np.cos(th), rho * np.sin(th), z]))
+    cth, sth = cos_sin_array(th)  # not numpy/libm: the same bits on every CPU
+    pos = np.ascontiguousarray(np.column_stack([rho * cth, rho * sth, z]))
     vel = np.zeros_like(pos)
     frc = np.zeros_like(pos)
     r_mean = float(radii.mean())

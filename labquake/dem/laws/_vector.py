@@ -6,10 +6,7 @@ import math
 
 from numba import njit
 
-#: fast-math flags of the pair kernel: no reassociation (results must not depend on how the
-#: surrounding code is optimised); contraction into FMA and reciprocal tricks are local to
-#: each expression and identical in every specialisation of the same source.
-FASTMATH = {"nnan", "ninf", "nsz", "contract"}
+from .._target import FASTMATH  # noqa: F401 - the laws and the pair kernel import it from here
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -66,6 +66,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ..exactmath import cos_sin
 from ._failure import failure_mode
 from ._vector import FASTMATH, cap_vector, rot_keep
 
@@ -100,14 +101,15 @@ def element_geometry(n_radial: int, n_circumferential: int) -> np.ndarray:
             t0, t1 = 2.0 * math.pi * ell / na, 2.0 * math.pi * (ell + 1) / na
             dth = t1 - t0
             area = 0.5 * (b * b - a * a) * dth
-            r3 = (b ** 3 - a ** 3) / 3.0
-            r4 = (b ** 4 - a ** 4) / 4.0
-            s1 = r3 * (math.sin(t1) - math.sin(t0))
-            s2 = r3 * (math.cos(t0) - math.cos(t1))
-            ds2 = 0.25 * (math.sin(2.0 * t1) - math.sin(2.0 * t0))
+            r3 = (b * b * b - a * a * a) / 3.0  # not ** (libm pow): the same bits on every CPU
+            r4 = ((b * b) * (b * b) - (a * a) * (a * a)) / 4.0
+            (c0, sn0), (c1, sn1) = cos_sin(t0), cos_sin(t1)  # not libm: the same bits on every CPU
+            s1 = r3 * (sn1 - sn0)
+            s2 = r3 * (c0 - c1)
+            ds2 = 0.25 * (cos_sin(2.0 * t1)[1] - cos_sin(2.0 * t0)[1])
             j11 = r4 * (0.5 * dth + ds2)
             j22 = r4 * (0.5 * dth - ds2)
-            j12 = r4 * 0.5 * (math.sin(t1) ** 2 - math.sin(t0) ** 2)
+            j12 = r4 * 0.5 * (sn1 * sn1 - sn0 * sn0)
             rows.append((area / math.pi, s1 / area, s2 / area, j11, j22, j12))
     return np.ascontiguousarray(np.array(rows, dtype=np.float64))
 
@@ -171,8 +173,7 @@ def flat_joint_accounted(bfj, fjg, b, radius, area, kn, ks, tensile_strength, co
     t1x, t1y, t1z = rot_keep(bfj[b, FJ_T1], bfj[b, FJ_T1 + 1], bfj[b, FJ_T1 + 2], nx, ny, nz)
     psi = 0.5 * ((wix + wjx) * nx + (wiy + wjy) * ny + (wiz + wjz) * nz) * dt
     if psi != 0.0:
-        cp = math.cos(psi)
-        sp = math.sin(psi)
+        cp, sp = cos_sin(psi)  # not libm's: the same bits on every CPU
         ux = ny * t1z - nz * t1y
         uy = nz * t1x - nx * t1z
         uz = nx * t1y - ny * t1x
