@@ -53,7 +53,7 @@ from labquake.geometry import FaultPlane
 from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from labquake.io.rundir import RunDirectory, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
-from labquake.slips import SlipDetector
+from labquake.slips import SlipDetector, slips_table
 from labquake.specimen import (
     Specimen,
     asperity_patches,
@@ -745,7 +745,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     events = st.ae.events_table()
     cracks = st.cracks.table(dt, st.ae.crack_event_ids())
     loading = st.loading.table()
-    slips = st.slips.table() if st.slips is not None else SlipDetector(1.0, 1.0, 1, 1, dt, 30.0, 1.0, 1.0).table()
+    slips = st.slips.table() if st.slips is not None else slips_table()
     tables = {"loading": loading, "cracks": cracks, "events": events, "slips": slips, "energy": st.energy.table()}
     if st.monitor is not None:
         tables["contacts"] = st.monitor.contacts_table()
@@ -798,7 +798,7 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         mainshock_step=mainshock_step,
         stress_drop=stress_drop,
         slips={"n_events": int(len(slips)), "n_at_least_min_drop": int(np.count_nonzero(slips["static_drop"] >= cfg["loading"]["stop_min_drop"])),
-               "rate_on": slip_rate_thresholds(cfg)[0], "rate_off": slip_rate_thresholds(cfg)[1],
+               "rate_on": st.slips.rate_on if st.slips else None, "rate_off": st.slips.rate_off if st.slips else None,
                "rate_window_steps": cfg["loading"]["slip_rate_window"], "quiet_steps": cfg["loading"]["slip_quiet_steps"],
                "definition": "static_drop = differential stress at the slip-rate rise - mean over the quiet stretch after it"},
         drive={"mode": cfg["loading"]["drive"], "fast_velocity": cfg["loading"]["platen_velocity"],

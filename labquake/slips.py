@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["SlipDetector", "SLIP_COLUMNS", "resolved_fault_stresses"]
+__all__ = ["SlipDetector", "SLIP_COLUMNS", "resolved_fault_stresses", "slips_table"]
 
 #: columns of ``slips.parquet``, in order
 SLIP_COLUMNS = (
@@ -213,13 +213,18 @@ class SlipDetector:
 
     def table(self) -> pd.DataFrame:
         """``slips.parquet``: one row per ended event, the largest static drop flagged."""
-        df = pd.DataFrame(self.rows, columns=list(SLIP_COLUMNS[:-1]))
-        for c in ("step_start", "step_end"):
-            df[c] = df[c].astype("int64")
-        for c in SLIP_COLUMNS[2:-1]:
-            df[c] = df[c].astype(float)
-        main = np.zeros(len(df), dtype=bool)
-        if len(df):
-            main[int(np.argmax(df["static_drop"].to_numpy()))] = True
-        df["is_mainshock"] = main
-        return df
+        return slips_table(self.rows)
+
+
+def slips_table(rows: list[tuple] | None = None) -> pd.DataFrame:
+    """``slips.parquet`` from detector rows (an empty, typed table without them)."""
+    df = pd.DataFrame(rows or [], columns=list(SLIP_COLUMNS[:-1]))
+    for c in ("step_start", "step_end"):
+        df[c] = df[c].astype("int64")
+    for c in SLIP_COLUMNS[2:-1]:
+        df[c] = df[c].astype(float)
+    main = np.zeros(len(df), dtype=bool)
+    if len(df):
+        main[int(np.argmax(df["static_drop"].to_numpy()))] = True
+    df["is_mainshock"] = main
+    return df
