@@ -113,6 +113,7 @@ DEFAULTS: dict[str, Any] = {
         "slow_crack_count": 10,  # ... or at least this many bond breaks in one sample (0 = ignore) ...
         "quiet_steps": 2000,  # ... and full speed again after this many quiet steps
         "max_slow_steps": 50000,  # or after this many slow steps in a row (a sample that never rests); 0 = no limit
+        "slow_onset_window": 20,  # steps: dynamic too while the slip rate over this window exceeds slip_rate_on
         # slip events (labquake.slips): the fault slip rate, averaged over slip_rate_window steps,
         # above slip_rate_on starts an event; below slip_rate_off for slip_quiet_steps ends it
         "slip_rate_on": 0.5,  # m/s
@@ -168,6 +169,7 @@ _INT_KEYS = {
     ("loading", "slow_crack_count"),
     ("loading", "quiet_steps"),
     ("loading", "max_slow_steps"),
+    ("loading", "slow_onset_window"),
     ("loading", "slip_rate_window"),
     ("loading", "slip_quiet_steps"),
     ("loading", "stop_after_slips"),
@@ -309,7 +311,8 @@ def _validate(cfg: dict[str, Any]) -> None:
     _require(ld["slip_rate_off"] <= ld["slip_rate_on"],
              f"loading.slip_rate_off ({ld['slip_rate_off']}) must not exceed loading.slip_rate_on ({ld['slip_rate_on']})")
     _require(ld["stop_after_slips"] >= 1, f"loading.stop_after_slips must be >= 1, got {ld['stop_after_slips']}")
-    _require(ld["slip_rate_window"] >= 1, f"loading.slip_rate_window must be >= 1 step, got {ld['slip_rate_window']}")
+    for key in ("slip_rate_window", "slow_onset_window"):
+        _require(ld[key] >= 1, f"loading.{key} must be >= 1 step, got {ld[key]}")
     for key in ("stop_min_drop", "max_displacement"):
         _require(ld[key] >= 0.0, f"loading.{key} must be >= 0, got {ld[key]}")
     for key in ("tail_steps", "min_axial_steps", "consolidation_min_steps", "consolidation_ramp_steps", "slow_crack_count",

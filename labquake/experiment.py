@@ -626,7 +626,9 @@ def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, f
     if ld["max_displacement"] > 0.0 and st.end_step is None and st.drive_z0 - float(b["z_drive"]) >= ld["max_displacement"]:
         st.stop_reason = "max_displacement"
         st.end_step = step
-    slipping = st.slips.active or st.slips.rate > st.slips.rate_off  # slow down before an event is confirmed
+    # slow down before an event is confirmed: the averaged rate lags the slip's onset by part
+    # of its window, the rate over the last slow_onset_window steps by a sample or two
+    slipping = st.slips.active or st.slips.rate > st.slips.rate_off or st.slips.onset_rate > st.slips.rate_on
     # kinetic energy beyond the drive's own quasi-static motion (a linear velocity profile
     # from 0 to v along the sample: M v^2 / 6), so that a fast drive does not slow itself
     ke = eng.kinetic_energy() - st.mass_total * st.drive.velocity ** 2 / 6.0
@@ -654,7 +656,7 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     area = math.pi * (0.5 * cfg["specimen"]["diameter"]) ** 2
     on, off = slip_rate_thresholds(cfg)
     st.slips = SlipDetector(on, off, ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
-                            cfg["fault"]["angle_deg"], ld["frame_stiffness"], area)
+                            cfg["fault"]["angle_deg"], ld["frame_stiffness"], area, onset_window=ld["slow_onset_window"])
     st.drive = AdaptiveDrive(ld["platen_velocity"], ld["slow_factor"] if ld["drive"] == "adaptive" else 1.0,
                              ld["slow_ke_ratio"], ld["slow_crack_count"], ld["quiet_steps"], ld["max_slow_steps"])
     c = eng.contacts()

@@ -10,8 +10,11 @@ The detector is fed the fault slip every few steps and averages the rate over th
 ``window`` steps, ``(slip(t) - slip(t - window)) / (window dt)``, which filters the
 blocks' elastic ringing (a period of a few hundred steps in the paper specimen).
 An event is detected at the first sample whose slip rate exceeds ``rate_on``; it
-**starts** at the sample of highest stress within the averaging window before that
-(the onset of the slip that the average picked up), and it **ends**
+**starts** at its onset: the last sample in the averaging window before that at which
+the slip rate over one sample interval was still below ``rate_off`` (the fault's
+ringing raises and lowers the stress by a few MPa every few hundred steps, so the
+highest stress in the window can lie well before the slip began); its starting stress
+is the highest stress between the onset and the detection. It **ends**
 at the first sample of a stretch of ``quiet_steps`` steps during which the slip rate
 stays below ``rate_off``. Over that quiet stretch the stress rings down around its new
 static value; the event's final stress is the mean over the stretch, so that ringing
@@ -21,12 +24,22 @@ and dynamic undershoot are not counted in the static drop::
     dynamic_overshoot  = stress_end - (lowest stress between start and end)
     slip               = fault slip at the end of the quiet stretch - at the start
     duration           = (step_end - step_start) * dt
-    reload             = frame_stiffness * (drive-point advance during the event) / area
+    reload             = k_load * (drive-point advance during the event)
+    reload_bound       = frame_stiffness * (drive-point advance during the event) / area
     peak_stress        = highest stress between the previous event's end and this start
 
-``reload`` bounds the stress the loading frame adds during the event (the frame spring
-in series with a rigid sample); with the adaptive drive (:mod:`labquake.drive`) it is a
-small fraction of the drop. Stresses are differential (σ1 − σ3, Pa); the fault's mean
+``reload`` is the stress the drive adds during the event. By superposition it is the
+advance times the loading system's stiffness ``k_load`` (frame spring and sample in
+series, Pa of differential stress per m of drive), measured as the least-squares slope
+of stress against drive advance over the last ``stiffness_samples`` samples before the
+event (outside events); where the drive did not move enough over them to measure a
+slope, ``k_load`` falls back to the frame's own ``frame_stiffness / area``.
+``reload_bound`` is that upper bound (the frame spring against a rigid sample) always.
+With the adaptive drive (:mod:`labquake.drive`) both are small fractions of the drop.
+
+:attr:`SlipDetector.onset_rate`, the slip rate over the last ``onset_window`` steps, is
+what the adaptive drive watches: it rises one or two samples after the slip begins, far
+sooner than the averaged rate. Stresses are differential (σ1 − σ3, Pa); the fault's mean
 shear and normal stresses are those resolved on the fault plane from the boundary
 stresses, ``tau = q sin(2 beta) / 2`` and ``sigma_n = sigma_3 + q sin^2(beta)`` with
 ``beta`` the fault's angle to the axis (the saw-cut convention of the laboratory).
@@ -50,7 +63,7 @@ __all__ = ["SlipDetector", "SLIP_COLUMNS", "resolved_fault_stresses", "slips_tab
 SLIP_COLUMNS = (
     "step_start", "step_end", "stress_start", "stress_end", "static_drop", "dynamic_overshoot", "slip", "duration",
     "peak_slip_rate", "shear_stress_before", "shear_stress_after", "normal_stress_before", "normal_stress_after",
-    "drive_advance", "reload", "peak_stress", "is_mainshock",
+    "drive_advance", "reload", "reload_bound", "peak_stress", "is_mainshock",
 )
 
 
@@ -83,13 +96,19 @@ class SlipDetector:
         Fault angle to the σ1 axis (resolved stresses).
     frame_stiffness, area
         Loading-frame spring stiffness (N/m) and the specimen's cross-section (m²), for
-        the ``reload`` bound.
+        the ``reload_bound`` (and the ``reload`` where no slope can be measured).
+    onset_window
+        Steps over which :attr:`onset_rate` is measured (at least one sample interval).
+    stiffness_samples
+        Samples outside events over which the loading stiffness is fitted.
     """
 
     def __init__(self, rate_on: float, rate_off: float, quiet_steps: int, window: int, dt: float, angle_deg: float,
-                 frame_stiffness: float, area: float) -> None:
+                 frame_stiffness: float, area: float, onset_window: int = 20, stiffness_samples: int = 100) -> None:
         if not (rate_on > 0.0 and 0.0 < rate_off <= rate_on):
             raise ValueError(f"slip rates must satisfy 0 < rate_off <= rate_on, got {rate_off} and {rate_on}")
+        if onset_window < 1 or stiffness_samples < 2:
+            raise ValueError(f"onset_window must be >= 1 step and stiffness_samples >= 2, got {onset_window} and {stiffness_samples}")
         self.rate_on = float(rate_on)
         self.rate_off = float(rate_off)
         self.quiet_steps = int(quiet_steps)
@@ -98,7 +117,10 @@ class SlipDetector:
         self.angle_deg = float(angle_deg)
         self.frame_stiffness = float(frame_stiffness)
         self.area = float(area)
-        #: the open event: [step_start, stress_start, slip_start, drive_start, sigma3_start, stress_min, peak_rate, peak]
+        self.onset_window = int(onset_window)
+        self.stiffness_samples = int(stiffness_samples)
+        #: the open event: [step_start, stress_start, slip_start, drive_start, sigma3_start, stress_min, peak_rate, peak,
+        #: k_load]
         self.open: list[float] | None = None
         #: the quiet stretch under way: [step, n samples, sum of stress, slip]
         self.quiet: list[float] | None = None
@@ -107,8 +129,12 @@ class SlipDetector:
         self.hist_slip: list[float] = []
         self.hist_stress: list[float] = []
         self.hist_drive: list[float] = []
+        self.load_step: list[int] = []  # the last samples outside events (loading stiffness)
+        self.load_stress: list[float] = []
+        self.load_drive: list[float] = []
         self.peak = -math.inf  # highest stress since the last event ended (the cycle's peak)
         self.rate = 0.0  # the latest averaged slip rate
+        self.onset_rate = 0.0  # the latest slip rate over onset_window steps
 
     # ------------------------------------------------------------------ state
     @property
@@ -123,7 +149,9 @@ class SlipDetector:
     def to_state(self) -> dict[str, Any]:
         """The detector as plain data (see :mod:`labquake.io.checkpoint`)."""
         return {"params": np.array([self.rate_on, self.rate_off, self.quiet_steps, self.window, self.dt, self.angle_deg,
-                                    self.frame_stiffness, self.area, self.peak, self.rate], dtype=float),
+                                    self.frame_stiffness, self.area, self.peak, self.rate, self.onset_window,
+                                    self.stiffness_samples, self.onset_rate], dtype=float),
+                "load": np.array([self.load_step, self.load_stress, self.load_drive], dtype=float).reshape(3, len(self.load_step)),
                 "hist_step": np.asarray(self.hist_step, dtype=np.int64),
                 "hist": np.array([self.hist_slip, self.hist_stress, self.hist_drive], dtype=float).reshape(3, len(self.hist_step)),
                 "open": None if self.open is None else np.asarray(self.open, dtype=float),
@@ -134,8 +162,11 @@ class SlipDetector:
     def from_state(cls, state: dict[str, Any]) -> "SlipDetector":
         """Rebuild a detector from :meth:`to_state`."""
         p = np.asarray(state["params"], dtype=float)
-        self = cls(p[0], p[1], int(p[2]), int(p[3]), p[4], p[5], p[6], p[7])
-        self.peak, self.rate = float(p[8]), float(p[9])
+        self = cls(p[0], p[1], int(p[2]), int(p[3]), p[4], p[5], p[6], p[7], int(p[10]), int(p[11]))
+        self.peak, self.rate, self.onset_rate = float(p[8]), float(p[9]), float(p[12])
+        load = np.asarray(state["load"], dtype=float)
+        self.load_step = [int(x) for x in load[0]]
+        self.load_stress, self.load_drive = ([float(x) for x in row] for row in load[1:])
         self.hist_step = [int(x) for x in state["hist_step"]]
         hist = np.asarray(state["hist"], dtype=float)
         self.hist_slip, self.hist_stress, self.hist_drive = ([float(x) for x in row] for row in hist)
@@ -167,14 +198,21 @@ class SlipDetector:
         span = step - self.hist_step[0]
         slip_rate = (float(slip) - self.hist_slip[0]) / (span * self.dt) if span >= self.window else 0.0
         self.rate = slip_rate
+        self.onset_rate = self._rate_since(step - self.onset_window)
         if self.open is None:
             self.peak = max(self.peak, float(differential))
-            if slip_rate > self.rate_on:  # dated back to the highest stress in the window
-                k = int(np.argmax(self.hist_stress))
-                self.open = [float(self.hist_step[k]), self.hist_stress[k], self.hist_slip[k], self.hist_drive[k],
-                             float(confining), float(differential), float(slip_rate), self.peak]
+            if slip_rate > self.rate_on:
+                k = self._onset()
+                k_load = self._loading_stiffness(self.hist_step[k])
+                self.open = [float(self.hist_step[k]), max(self.hist_stress[k:]), self.hist_slip[k], self.hist_drive[k],
+                             float(confining), float(differential), float(slip_rate), self.peak, k_load]
                 self.quiet = None
                 return "start"
+            self.load_step.append(step)
+            self.load_stress.append(float(differential))
+            self.load_drive.append(float(drive_z))
+            if len(self.load_step) > self.stiffness_samples:
+                del self.load_step[0], self.load_stress[0], self.load_drive[0]
             return None
         ev = self.open
         ev[5] = min(ev[5], float(differential))
@@ -191,10 +229,42 @@ class SlipDetector:
         self._close(step, slip, confining, drive_z)
         return "end"
 
+    def _rate_since(self, since: int) -> float:
+        """Slip rate from the latest sample at or before step ``since`` to now (0 without one)."""
+        for k in range(len(self.hist_step) - 2, -1, -1):
+            if self.hist_step[k] <= since:
+                return (self.hist_slip[-1] - self.hist_slip[k]) / ((self.hist_step[-1] - self.hist_step[k]) * self.dt)
+        return 0.0
+
+    def _onset(self) -> int:
+        """Index in the window of the event's onset: the last sample before which the slip
+        rate over one sample interval was still below ``rate_off`` (the window's first
+        sample when the fault was sliding faster throughout)."""
+        for k in range(len(self.hist_step) - 1, 0, -1):
+            rate = (self.hist_slip[k] - self.hist_slip[k - 1]) / ((self.hist_step[k] - self.hist_step[k - 1]) * self.dt)
+            if rate < self.rate_off:
+                return k
+        return 0
+
+    def _loading_stiffness(self, before: int) -> float:
+        """Differential stress per m of drive advance (Pa/m): the least-squares slope over
+        the samples outside events up to step ``before``; the frame's own stiffness / area
+        where the drive did not move enough over them to measure one."""
+        n = sum(1 for s in self.load_step if s <= before)
+        z = -np.asarray(self.load_drive[:n], dtype=float)  # advance is downward
+        q = np.asarray(self.load_stress[:n], dtype=float)
+        if z.size >= 2 and np.ptp(z) > 0.0:
+            zc = z - z.mean()
+            k = float(np.dot(zc, q - q.mean()) / np.dot(zc, zc))
+            # a slope needs the drive to have moved by more than the stress noise explains
+            if 0.0 < k <= self.frame_stiffness / self.area and k * np.ptp(z) > 3.0 * float(np.std(q - k * zc - q.mean())):
+                return k
+        return self.frame_stiffness / self.area
+
     def _close(self, step: int, slip: float, confining: float, drive_z: float) -> None:
         ev, q = self.open, self.quiet
         assert ev is not None and q is not None
-        step_start, stress_start, slip_start, drive_start, sig3_start, stress_min, peak_rate, peak = ev
+        step_start, stress_start, slip_start, drive_start, sig3_start, stress_min, peak_rate, peak, k_load = ev
         stress_end = q[2] / q[1]
         tau_b, sn_b = resolved_fault_stresses(stress_start, sig3_start, self.angle_deg)
         tau_a, sn_a = resolved_fault_stresses(stress_end, confining, self.angle_deg)
@@ -202,7 +272,7 @@ class SlipDetector:
         self.rows.append((int(step_start), int(q[0]), stress_start, stress_end, stress_start - stress_end,
                           stress_end - min(stress_min, stress_end), float(slip) - slip_start,
                           (q[0] - step_start) * self.dt, peak_rate, tau_b, tau_a, sn_b, sn_a, advance,
-                          self.frame_stiffness * advance / self.area, peak))
+                          k_load * advance, self.frame_stiffness * advance / self.area, peak))
         self.open = None
         self.peak = -math.inf
         self.quiet = None

@@ -88,7 +88,7 @@ def test_two_cycles_give_two_events_and_the_largest_drop_is_the_mainshock():
     steps, u, stress, drive = _stick_slip(n_events=2)
     stress = stress.copy()
     second = steps >= 40000
-    stress[second] -= np.where(steps[second] >= 75000, 10e6, 0.0)  # the second drop is 10 MPa larger
+    stress[second] -= np.where(steps[second] > 75000, 10e6, 0.0)  # the second drop is 10 MPa larger (after its peak at 75000)
     det = _detector()
     _feed(det, steps, u, stress, drive)
     t = det.table()
@@ -153,3 +153,52 @@ def test_a_sample_that_never_rests_cannot_stall_the_drive():
     # slow from step 0, forced fast at 5000 for 1000 steps, slow again, forced fast at 11000 ...
     assert d.n_forced == 3 and fast_at == [*range(5000, 6000, 20), *range(11000, 12000, 20), *range(17000, 18000, 20)]
     assert AdaptiveDrive.from_state(d.to_state()).to_state() == d.to_state()
+
+
+def _ringing_then_slip(k_load: float = 1e12, v: float = 0.2, onset: int = 35000, rise: int = 400, drop: float = 30e6,
+                       slip: float = 1e-4, crest: float = 3e6):
+    """Linear loading at drive speed ``v`` with stress = k_load x drive advance, a ringing
+    crest of ``crest`` Pa centred 150 steps before the slip's onset (the fault still
+    locked), then a slip of ``slip`` over ``rise`` steps that drops the stress by
+    ``drop`` while the drive keeps advancing. Returns (step, slip, stress, drive_z)."""
+    steps = np.arange(0, onset + 20000, EVERY)
+    z = -v * steps * DT
+    stress = 100e6 + k_load * (-z)
+    stress = stress + crest * np.exp(-(((steps - (onset - 150)) / 60.0) ** 2))
+    frac = np.clip((steps - onset) / rise, 0.0, 1.0)
+    return steps, slip * frac, stress - drop * frac, z
+
+
+def test_an_event_starts_at_the_slips_onset_not_at_an_earlier_ringing_crest():
+    steps, u, stress, drive = _ringing_then_slip()
+    det = _detector()
+    onset_seen = None
+    for s, a, q, z in zip(steps, u, stress, drive):
+        det.update(int(s), float(a), float(q), 150e6, float(z))
+        if onset_seen is None and det.onset_rate > det.rate_on:
+            onset_seen = int(s)
+    ev = det.table().iloc[0]
+    assert ev.step_start == 35000  # the crest at 34850 is higher, but the fault was still locked
+    # the one-sample rate sees the slip at its first sample; the 200-step average later
+    assert onset_seen == 35000 + EVERY
+    assert ev.stress_start == pytest.approx(stress[steps == 35000][0], rel=1e-12)
+
+
+def test_reload_is_the_measured_loading_stiffness_times_the_drive_advance():
+    k_load = 1e12  # Pa of differential stress per m of drive: below the frame's 2e9 N/m / A
+    steps, u, stress, drive = _ringing_then_slip(k_load=k_load, crest=0.0)
+    det = _detector()
+    _feed(det, steps, u, stress, drive)
+    ev = det.table().iloc[0]
+    # the advance runs to the end of the quiet stretch, whose mean stress is the final stress
+    assert ev.drive_advance == pytest.approx(0.2 * (ev.step_end + 1000 - ev.step_start) * DT, rel=1e-9)
+    assert ev.reload == pytest.approx(k_load * ev.drive_advance, rel=1e-6)
+    assert ev.reload_bound == pytest.approx(2e9 / 1.2566e-3 * ev.drive_advance, rel=1e-12)
+    assert ev.reload < 0.7 * ev.reload_bound
+    # a drive that stood still over the samples before the event (while the stress kept
+    # rising) gives no measurable slope: the frame's bound stands in
+    held = np.where(steps <= 30000, drive, np.where(steps < 35000, drive[steps == 30000][0], drive - (drive[steps == 35000][0] - drive[steps == 30000][0])))
+    stalled = _detector()
+    _feed(stalled, steps, u, stress, held)
+    ev = stalled.table().iloc[0]
+    assert ev.drive_advance > 0.0 and ev.reload == ev.reload_bound

@@ -115,6 +115,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("slip", "f", "m, fault slip during the event"),
         Column("duration", "f", "s"),
         Column("peak_slip_rate", "f", "m/s, averaged over loading.slip_rate_window steps"),
+        *_cols("reload reload_bound", "f", "Pa, stress the drive added during the event (measured stiffness; rigid-sample bound)"),
         Column("is_mainshock", "b"),
     ],
     "contacts": [
