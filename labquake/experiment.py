@@ -53,6 +53,7 @@ from labquake.geometry import FaultPlane
 from labquake.io.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from labquake.io.rundir import RunDirectory, dumps_toml
 from labquake.recorders import ContactMonitor, CrackLog, LoadingRecorder, contact_state, select_monitored
+from labquake.cycles import cycle_boundaries, cycle_index
 from labquake.slips import SlipDetector, slips_table
 from labquake.specimen import (
     Specimen,
@@ -747,7 +748,11 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     events = st.ae.events_table()
     cracks = st.cracks.table(dt, st.ae.crack_event_ids())
     loading = st.loading.table()
-    slips = st.slips.table() if st.slips is not None else slips_table()
+    min_drop = float(cfg["loading"]["stop_min_drop"])
+    slips = st.slips.table(min_drop) if st.slips is not None else slips_table(min_drop=min_drop, dt=dt)
+    bounds = cycle_boundaries(slips, min_drop)  # each event and crack in its stick-slip cycle
+    events["cycle"] = cycle_index(events["step_start"].to_numpy(np.int64), bounds)
+    cracks["cycle"] = cycle_index(cracks["step"].to_numpy(np.int64), bounds)
     tables = {"loading": loading, "cracks": cracks, "events": events, "slips": slips, "energy": st.energy.table()}
     if st.monitor is not None:
         tables["contacts"] = st.monitor.contacts_table()
@@ -768,9 +773,10 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
                   "tensile_strength": f["tensile_strength"], "residual_friction": f["residual_friction"],
                   "kn_per_area": f["kn_per_area"], "ks_per_area": f["ks_per_area"]})
     main = slips[slips["is_mainshock"]]
-    if len(main):
-        peak, peak_step = float(main["peak_stress"].iloc[0]), int(main["step_start"].iloc[0])
-        stress_drop, mainshock_step = float(main["static_drop"].iloc[0]), int(main["step_start"].iloc[0])
+    if len(main):  # the run's mainshock: the largest of its cycles' mainshocks
+        m = main.loc[main["static_drop"].idxmax()]
+        peak, peak_step = float(m["peak_stress"]), int(m["step_start"])
+        stress_drop, mainshock_step = float(m["static_drop"]), int(m["step_start"])
     else:
         peak, peak_step = (float(st.peak) if np.isfinite(st.peak) else None), int(st.peak_step)
         stress_drop, mainshock_step = 0.0, None
@@ -799,7 +805,8 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
         peak_step=peak_step,
         mainshock_step=mainshock_step,
         stress_drop=stress_drop,
-        slips={"n_events": int(len(slips)), "n_at_least_min_drop": int(np.count_nonzero(slips["static_drop"] >= cfg["loading"]["stop_min_drop"])),
+        slips={"n_events": int(len(slips)), "n_at_least_min_drop": int(np.count_nonzero(slips["static_drop"] >= min_drop)),
+               "n_cycles": int(len(bounds)),
                "rate_on": st.slips.rate_on if st.slips else None, "rate_off": st.slips.rate_off if st.slips else None,
                "rate_window_steps": cfg["loading"]["slip_rate_window"], "quiet_steps": cfg["loading"]["slip_quiet_steps"],
                "definition": "static_drop = differential stress at the slip-rate rise - mean over the quiet stretch after it"},

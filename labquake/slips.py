@@ -44,7 +44,8 @@ shear and normal stresses are those resolved on the fault plane from the boundar
 stresses, ``tau = q sin(2 beta) / 2`` and ``sigma_n = sigma_3 + q sin^2(beta)`` with
 ``beta`` the fault's angle to the axis (the saw-cut convention of the laboratory).
 
-The mainshock is the event with the largest static drop. Each detector keeps its whole
+The stick-slips, cycles, recurrence times and mainshocks (each cycle's stick-slip) are
+labelled by :func:`labquake.cycles.label_cycles`. Each detector keeps its whole
 state as plain data (:meth:`SlipDetector.to_state`), so a resumed run continues the same
 events.
 """
@@ -63,8 +64,9 @@ __all__ = ["SlipDetector", "SLIP_COLUMNS", "resolved_fault_stresses", "slips_tab
 SLIP_COLUMNS = (
     "step_start", "step_end", "stress_start", "stress_end", "static_drop", "dynamic_overshoot", "slip", "duration",
     "peak_slip_rate", "shear_stress_before", "shear_stress_after", "normal_stress_before", "normal_stress_after",
-    "drive_advance", "reload", "reload_bound", "peak_stress", "is_mainshock",
+    "drive_advance", "reload", "reload_bound", "peak_stress", "is_mainshock", "cycle", "recurrence",
 )
+_ROW_COLUMNS = SLIP_COLUMNS[:-3]  # what the detector records; the rest follow from the cycles (labquake.cycles)
 
 
 def resolved_fault_stresses(differential: float, confining: float, angle_deg: float) -> tuple[float, float]:
@@ -156,7 +158,7 @@ class SlipDetector:
                 "hist": np.array([self.hist_slip, self.hist_stress, self.hist_drive], dtype=float).reshape(3, len(self.hist_step)),
                 "open": None if self.open is None else np.asarray(self.open, dtype=float),
                 "quiet": None if self.quiet is None else np.asarray(self.quiet, dtype=float),
-                "rows": np.asarray(self.rows, dtype=float).reshape(len(self.rows), len(SLIP_COLUMNS) - 1)}
+                "rows": np.asarray(self.rows, dtype=float).reshape(len(self.rows), len(_ROW_COLUMNS))}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SlipDetector":
@@ -281,20 +283,20 @@ class SlipDetector:
         """Events with a static drop of at least ``min_drop`` (Pa)."""
         return sum(1 for r in self.rows if r[4] >= min_drop)
 
-    def table(self) -> pd.DataFrame:
-        """``slips.parquet``: one row per ended event, the largest static drop flagged."""
-        return slips_table(self.rows)
+    def table(self, min_drop: float = 0.0) -> pd.DataFrame:
+        """``slips.parquet``: one row per ended event, labelled with its cycle; stick-slips
+        are the events with a static drop of at least ``min_drop`` (Pa)."""
+        return slips_table(self.rows, min_drop, self.dt)
 
 
-def slips_table(rows: list[tuple] | None = None) -> pd.DataFrame:
-    """``slips.parquet`` from detector rows (an empty, typed table without them)."""
-    df = pd.DataFrame(rows or [], columns=list(SLIP_COLUMNS[:-1]))
+def slips_table(rows: list[tuple] | None = None, min_drop: float = 0.0, dt: float = 1.0) -> pd.DataFrame:
+    """``slips.parquet`` from detector rows (an empty, typed table without them), with
+    cycles labelled by :func:`labquake.cycles.label_cycles`."""
+    from labquake.cycles import label_cycles
+
+    df = pd.DataFrame(rows or [], columns=list(_ROW_COLUMNS))
     for c in ("step_start", "step_end"):
         df[c] = df[c].astype("int64")
-    for c in SLIP_COLUMNS[2:-1]:
+    for c in _ROW_COLUMNS[2:]:
         df[c] = df[c].astype(float)
-    main = np.zeros(len(df), dtype=bool)
-    if len(df):
-        main[int(np.argmax(df["static_drop"].to_numpy()))] = True
-    df["is_mainshock"] = main
-    return df
+    return label_cycles(df, min_drop, dt)[list(SLIP_COLUMNS)]

@@ -104,7 +104,7 @@ def _events_run(root, name, eigs, modes):
         cracks.append({"crack_id": k, "step": 10 * k, "time": 0.0, "x": 0.0, "y": 0.0, "z": 0.0, "nx": 1.0, "ny": 0.0,
                        "nz": 0.0, "size": 1e-3, "kind": "fault" if mode == "shear" else "rock", "mode": mode,
                        "particle_a": 0, "particle_b": 1, "event_id": k})
-    ev = pd.DataFrame(rows).astype({c: t for c, t in empty_table("events").dtypes.items() if c != "iso_ratio"})
+    ev = pd.DataFrame(rows).astype({c: t for c, t in empty_table("events").dtypes.items() if c not in ("iso_ratio", "cycle")})
     rd.write_table("events", ev)
     rd.write_table("cracks", pd.DataFrame(cracks))
     rd.complete()

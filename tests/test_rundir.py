@@ -10,7 +10,7 @@ from labquake.io.rundir import RunDirectory, empty_table, find_runs, validate_ta
 
 def _cracks(n=3):
     df = empty_table("cracks").reindex(range(n))
-    for c in ("crack_id", "step", "particle_a", "particle_b"):
+    for c in ("crack_id", "step", "particle_a", "particle_b", "cycle"):
         df[c] = np.arange(n, dtype=np.int64)
     for c in ("time", "x", "y", "z", "nx", "ny", "nz", "size"):
         df[c] = np.linspace(0, 1, n)

@@ -91,10 +91,18 @@ def test_two_cycles_give_two_events_and_the_largest_drop_is_the_mainshock():
     stress[second] -= np.where(steps[second] > 75000, 10e6, 0.0)  # the second drop is 10 MPa larger (after its peak at 75000)
     det = _detector()
     _feed(det, steps, u, stress, drive)
-    t = det.table()
-    assert len(t) == 2
-    assert t.is_mainshock.tolist() == [False, True]
     assert det.count(45e6) == 1 and det.count(1e6) == 2
+    # both drops count as stick-slips: two cycles, each with its mainshock, 40000 steps apart
+    t = det.table(min_drop=1e6)
+    assert len(t) == 2
+    assert t.is_mainshock.tolist() == [True, True] and t.cycle.tolist() == [0, 1]
+    assert math.isnan(t.recurrence.iloc[0]) and t.recurrence.iloc[1] == pytest.approx(40000 * DT, rel=1e-12)
+    # only the larger one is a stick-slip: the smaller one is a slip within its cycle
+    t = det.table(min_drop=45e6)
+    assert t.is_mainshock.tolist() == [False, True] and t.cycle.tolist() == [0, 0]
+    assert t.recurrence.isna().all()
+    # no stick-slip at all: the largest slip event stands in as the mainshock
+    assert det.table(min_drop=100e6).is_mainshock.tolist() == [False, True]
 
 
 def test_ringing_below_the_off_rate_does_not_keep_an_event_open():

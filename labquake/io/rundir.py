@@ -64,6 +64,7 @@ class Column:
     kind: str  # "i", "f", "b" or "s"
     unit: str = ""
     allowed: tuple[str, ...] = ()  # for string columns with a closed vocabulary
+    undefined_ok: bool = False  # a float column where NaN means "not defined" (never infinite)
 
 
 def _cols(spec: str, kind: str, unit: str = "") -> list[Column]:
@@ -93,6 +94,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("mode", "s", allowed=("tension", "shear")),
         Column("particle_a", "i"),
         Column("particle_b", "i"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles; 0 where a producer has none)"),
     ],
     "events": [
         Column("event_id", "i"),
@@ -107,6 +109,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("iso_ratio", "f", "iso / dev, signed: opening +, closing - (derived from iso and dev if absent)"),
         Column("n_cracks", "i"),
         Column("on_fault", "b"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles; 0 where a producer has none)"),
     ],
     "slips": [
         Column("step_start", "i"),
@@ -117,6 +120,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("peak_slip_rate", "f", "m/s, averaged over loading.slip_rate_window steps"),
         *_cols("reload reload_bound", "f", "Pa, stress the drive added during the event (measured stiffness; rigid-sample bound)"),
         Column("is_mainshock", "b"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles)"),
+        Column("recurrence", "f", "s from the previous stick-slip's start (NaN before the first)", undefined_ok=True),
     ],
     "contacts": [
         Column("step", "i"),
@@ -160,8 +165,24 @@ def _iso_ratio(df: pd.DataFrame) -> np.ndarray:
 
 #: schema columns that follow from others: a table without them (written before they were
 #: registered, or by a producer that does not compute them) gets them on reading and writing
+def _single_cycle(df: pd.DataFrame) -> np.ndarray:
+    return np.zeros(len(df), dtype=np.int64)
+
+
+def _slip_cycle(df: pd.DataFrame) -> np.ndarray:
+    """A table from before cycles were counted marks one mainshock: what follows it is cycle 1."""
+    main = df["is_mainshock"].to_numpy(bool)
+    return (np.cumsum(main) - main).astype(np.int64)
+
+
+def _slip_recurrence(df: pd.DataFrame) -> np.ndarray:
+    return np.full(len(df), np.nan)
+
+
 DERIVED: dict[str, dict[str, Callable[[pd.DataFrame], Any]]] = {
-    "events": {"iso_ratio": _iso_ratio},
+    "events": {"iso_ratio": _iso_ratio, "cycle": _single_cycle},
+    "cracks": {"cycle": _single_cycle},
+    "slips": {"cycle": _slip_cycle, "recurrence": _slip_recurrence},
 }
 
 
@@ -217,8 +238,10 @@ def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike | None
         s = df[col.name]
         if not _kind_ok(s, col.kind):
             raise SchemaError(f"{where}: column {col.name!r} has dtype {s.dtype}, expected {_KIND_NAMES[col.kind]}")
-        if col.kind == "f" and len(s) and not np.isfinite(s.to_numpy(dtype=float)).all():
-            raise SchemaError(f"{where}: column {col.name!r} contains NaN or infinite values")
+        if col.kind == "f" and len(s):
+            v = s.to_numpy(dtype=float)
+            if not (np.isfinite(v) | (col.undefined_ok & np.isnan(v))).all():
+                raise SchemaError(f"{where}: column {col.name!r} contains {'infinite' if col.undefined_ok else 'NaN or infinite'} values")
         if col.allowed and len(s):
             bad = set(pd.unique(s.astype(str))) - set(col.allowed)
             if bad:
