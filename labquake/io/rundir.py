@@ -94,6 +94,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("particle_a", "i"),
         Column("particle_b", "i"),
     ],
+    # cracks.parquet of a simulation also has healed (bool: the re-rupture of a fault
+    # contact regained by fault healing, docs/healing.md); imported runs may lack it
     "events": [
         Column("event_id", "i"),
         Column("step_start", "i"),
