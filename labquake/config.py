@@ -96,7 +96,7 @@ DEFAULTS: dict[str, Any] = {
         # contact that is pressed together and does not slide regains cohesion
         # healing_rate * log10(1 + t / healing_cutoff_time) over its hold time t (simulated s)
         "healing": "none",
-        "healing_rate": 5e6,  # Pa per decade of hold time [cal]: beta 0.02 x sigma_n 250 MPa
+        "healing_rate": 4e6,  # Pa per decade of hold time [cal]: beta 0.02 x sigma_n 200 MPa
         "healing_cutoff_time": 2.5e-5,  # s [cal]: ~330 steps of the paper preset (dt 7.6e-8 s)
         "healing_max_cohesion": 0.0,  # Pa, cap of the healed cohesion; 0 = fault.cohesion
         "healing_tensile_ratio": 0.0,  # healed tensile strength / healed cohesion (0: no tension)

@@ -462,10 +462,10 @@ def test_healing_parameters_are_validated_and_mapped_from_the_config():
 
     assert fault_healing(resolve_config({})["fault"]) is None
     h = fault_healing(resolve_config({"fault": {"healing": "log", "cohesion": 40e6, "healing_tensile_ratio": 1.0}})["fault"])
-    assert h == FaultHealing(5e6, 2.5e-5, 40e6, 1.0, 1e6)  # max cohesion 0 -> the intact cohesion
+    assert h == FaultHealing(4e6, 2.5e-5, 40e6, 1.0, 1e6)  # max cohesion 0 -> the intact cohesion
     h = fault_healing(resolve_config({"fault": {"healing": "log", "healing_max_cohesion": 20e6}})["fault"])
     assert h.max_cohesion == 20e6
-    assert h.cohesion(0.0) == 0.0 and h.cohesion(9 * 2.5e-5) == pytest.approx(5e6)
+    assert h.cohesion(0.0) == 0.0 and h.cohesion(9 * 2.5e-5) == pytest.approx(4e6)
 
 
 def test_a_state_of_an_older_labquake_resumes_without_healing():
@@ -483,3 +483,20 @@ def test_a_state_of_an_older_labquake_resumes_without_healing():
     sa, sb = eng.state_dict(), resumed.state_dict()
     for k in sa:
         assert np.array_equal(sa[k], sb[k]), k
+
+
+def test_crack_log_writes_the_healed_column_and_reads_records_without_it():
+    from labquake.recorders import CrackLog
+
+    eng = _joint_pair(_heal(), extra=None)
+    log = CrackLog()
+    r = _hold_then_load(eng, 3000)
+    log.add(r["cracks"])  # one healed re-rupture
+    old = {k: v for k, v in r["cracks"].items() if k != "healed"}  # records of an older engine
+    log.add(old)
+    df = log.table(DT)
+    assert df["healed"].dtype == bool and df["healed"].tolist() == [True, False]
+    assert df["kind"].tolist() == ["fault", "fault"] and df["mode"].tolist() == ["shear", "shear"]
+    state = log.to_state()
+    del state["columns"]["healed"]  # a checkpoint of an older labquake
+    assert CrackLog.from_state(state).table(DT)["healed"].tolist() == [False, False]
