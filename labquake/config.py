@@ -92,6 +92,15 @@ DEFAULTS: dict[str, Any] = {
         "friction_angle_deg": 30.0,
         "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated for a fully bonded fault (paper.toml: 0.3 with asperity patches)
         "contact_area": 2e-5,  # m2, fault contact area used for stresses (reference analysis)
+        # fault healing between events (docs/healing.md): "none", or "log": an unbonded fault
+        # contact that is pressed together and does not slide regains cohesion
+        # healing_rate * log10(1 + t / healing_cutoff_time) over its hold time t (simulated s)
+        "healing": "none",
+        "healing_rate": 4e6,  # Pa per decade of hold time [cal]: beta 0.02 x sigma_n 200 MPa
+        "healing_cutoff_time": 2.5e-5,  # s [cal]: ~330 steps of the paper preset (dt 7.6e-8 s)
+        "healing_max_cohesion": 0.0,  # Pa, cap of the healed cohesion; 0 = fault.cohesion
+        "healing_tensile_ratio": 0.0,  # healed tensile strength / healed cohesion (0: no tension)
+        "healing_crack_cohesion": 1e6,  # Pa: a healed contact failing with at least this is a crack
     },
     "loading": {
         "confining_stress": 150e6,  # Pa
@@ -182,7 +191,8 @@ _INT_KEYS = {
     ("recording", "mt_interval"),
     ("ae", "time_window_steps"),
 }
-_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("loading", "drive"), ("rock", "bond_model")}
+_STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("loading", "drive"), ("rock", "bond_model"),
+             ("fault", "healing")}
 _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
@@ -303,6 +313,15 @@ def _validate(cfg: dict[str, Any]) -> None:
     _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")
     for key in ("kn_per_area", "ks_per_area", "tensile_strength", "cohesion", "contact_area"):
         _require(f[key] > 0.0, f"fault.{key} must be > 0, got {f[key]}")
+    _require(f["healing"] in ("none", "log"),
+             f"fault.healing must be 'none' or 'log' (log hold-time healing, docs/healing.md), got {f['healing']!r}")
+    for key, unit in (("healing_rate", "Pa per decade"), ("healing_max_cohesion", "Pa"), ("healing_tensile_ratio", ""),
+                      ("healing_crack_cohesion", "Pa")):
+        _require(f[key] >= 0.0, f"fault.{key} must be >= 0{' ' + unit if unit else ''}, got {f[key]}")
+    _require(f["healing_cutoff_time"] > 0.0, f"fault.healing_cutoff_time must be > 0 s, got {f['healing_cutoff_time']}")
+    _require(f["healing_max_cohesion"] <= f["cohesion"],
+             f"fault.healing_max_cohesion ({f['healing_max_cohesion']} Pa) must not exceed the intact fault.cohesion "
+             f"({f['cohesion']} Pa); 0 = fault.cohesion")
     for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance",
                 "consolidation_ke_ratio", "slow_ke_ratio", "slip_rate_on", "slip_rate_off", "slip_rate_drive_multiple"):
         _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")

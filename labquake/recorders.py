@@ -142,10 +142,17 @@ class LoadingRecorder:
 
 
 class CrackLog:
-    """Every bond failure, in the order the engine reports them (the ``cracks`` table)."""
+    """Every bond failure, in the order the engine reports them (the ``cracks`` table).
+
+    ``healed`` (stored 0/1, written as a bool column) marks the re-rupture of a healed
+    fault contact (fault healing, ``docs/healing.md``); crack records without it (a
+    checkpoint of an older labquake) read as false.
+    """
 
     _F = ("x", "y", "z", "nx", "ny", "nz", "size")
-    _I = ("step", "kind", "mode", "particle_a", "particle_b")
+    _I = ("step", "kind", "mode", "particle_a", "particle_b", "healed")
+    #: integer columns that older crack records may lack (filled with 0)
+    _OPTIONAL = ("healed",)
 
     def __init__(self) -> None:
         self.parts: list[dict[str, np.ndarray]] = []
@@ -155,7 +162,8 @@ class CrackLog:
         n = len(cracks["step"])
         if n == 0:
             return
-        self.parts.append({k: np.asarray(cracks[k]).copy() for k in self._F + self._I})
+        self.parts.append({k: (np.asarray(cracks[k]).copy() if k in cracks or k not in self._OPTIONAL
+                               else np.zeros(n, dtype=np.int64)) for k in self._F + self._I})
         self.n += n
 
     def to_state(self) -> dict[str, Any]:
@@ -168,7 +176,8 @@ class CrackLog:
         self = cls()
         cols = state["columns"]
         n = int(state["n"])
-        a = {k: np.asarray(cols[k]) for k in cls._F + cls._I}
+        a = {k: (np.asarray(cols[k]) if k in cols or k not in cls._OPTIONAL else np.zeros(n, dtype=np.int64))
+             for k in cls._F + cls._I}
         if any(len(v) != n for v in a.values()):
             raise ValueError("crack log: columns of unequal length")
         if n:
@@ -198,6 +207,7 @@ class CrackLog:
             "mode": np.where(a["mode"] == 1, "shear", "tension").astype(object),
             "particle_a": a["particle_a"].astype(np.int64),
             "particle_b": a["particle_b"].astype(np.int64),
+            "healed": a["healed"].astype(bool),
         })
         if event_ids is not None:
             df["event_id"] = np.asarray(event_ids, dtype=np.int64)

@@ -51,6 +51,18 @@ def test_defaults_are_filled_and_input_not_mutated():
         ({"rock": {"radial_elements": 4, "circumferential_elements": 4}}, "at most 15"),
         ({"rock": {"circumferential_elements": 2.5}}, "integer"),
         ({"specimen": {"installation_gap": -0.1}}, "specimen.installation_gap"),
+        ({"fault": {"healing": "rate_and_state"}}, "fault.healing must be 'none' or 'log'"),
+        ({"fault": {"healing": True}}, "fault.healing' must be a string"),
+        ({"fault": {"healing_rate": -1e6}}, "fault.healing_rate must be >= 0"),
+        ({"fault": {"healing_rate": float("nan")}}, "fault.healing_rate' must be finite"),
+        ({"fault": {"healing_cutoff_time": 0.0}}, "fault.healing_cutoff_time must be > 0"),
+        ({"fault": {"healing_cutoff_time": float("inf")}}, "fault.healing_cutoff_time' must be finite"),
+        ({"fault": {"healing_max_cohesion": -1.0}}, "fault.healing_max_cohesion must be >= 0"),
+        ({"fault": {"healing_max_cohesion": 60e6}}, "must not exceed the intact fault.cohesion"),
+        ({"fault": {"healing": "log", "cohesion": 30e6, "healing_max_cohesion": 40e6}}, "fault.healing_max_cohesion"),
+        ({"fault": {"healing_tensile_ratio": -0.5}}, "fault.healing_tensile_ratio must be >= 0"),
+        ({"fault": {"healing_crack_cohesion": -1.0}}, "fault.healing_crack_cohesion must be >= 0"),
+        ({"fault": {"healing_time": 1.0}}, "unknown config key 'fault.healing_time'"),
     ],
 )
 def test_invalid_configs_raise_one_line_config_errors(raw, needle):
@@ -85,3 +97,11 @@ def test_presets_resolve(name):
     cfg = load_config(ROOT / "simulations" / name)
     assert 0 < cfg["fault"]["angle_deg"] < 90
     assert cfg["loading"]["confining_stress"] == 150e6
+
+
+def test_healing_defaults_keep_it_off_and_log_healing_resolves():
+    f = resolve_config({})["fault"]
+    assert f["healing"] == "none"  # existing runs are unchanged
+    f = resolve_config({"fault": {"healing": "log", "healing_rate": 2e6, "healing_cutoff_time": 1e-5}})["fault"]
+    assert (f["healing"], f["healing_rate"], f["healing_cutoff_time"]) == ("log", 2e6, 1e-5)
+    assert f["healing_max_cohesion"] == 0.0 and f["healing_crack_cohesion"] == DEFAULTS["fault"]["healing_crack_cohesion"]

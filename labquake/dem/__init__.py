@@ -52,9 +52,20 @@ Contact laws (SI)
    after a shear break: it stays in contact (and in the neighbour list) while its normal
    force is compressive, across the pair's gap; a contact formed later exists while the
    spheres overlap.
+3b. Fault healing (``SmoothJoint(healing=FaultHealing(...))``, off by default;
+   ``docs/healing.md``): an unbonded smooth joint (broken, or formed later) that is
+   pressed together and does not slide accumulates a hold time t and regains cohesion
+   c_h = rate·log10(1 + t/t_c) ≤ c_max (Dieterich-type log-time healing), plus a tensile
+   strength ratio·c_h. It fails, like an intact joint, in tension when −Fn/A exceeds that,
+   else in shear when |Fs|/A > c_h + (Fn/A)·μ_r (μ_r its residual friction, so a joint
+   at t = 0 is the plain residual joint); a failure resets t. A failure with
+   c_h ≥ ``crack_cohesion`` is a re-rupture: it emits a crack (``healed`` true) and its
+   released energy counts as bond-break energy. The hold time lives in a per-slot array
+   (``hold``, in the state dict) carried with the pair history.
 Every bond failure emits one crack record: step after which it broke, contact point,
-normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids (a < b). A flat
-joint emits one record per broken element, at the element's centroid, size √(A_e/π).
+normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids (a < b), and
+``healed`` (true for the re-rupture of a healed smooth joint). A flat joint emits one
+record per broken element, at the element's centroid, size √(A_e/π).
 
 Walls
 -----
@@ -137,6 +148,11 @@ Additions to the API contract
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
   gap beyond the neighbour skin (up to ``max_gap``, default two largest radii) are added to
   the neighbour list.
+* Fault healing: ``FaultHealing(rate, cutoff_time, max_cohesion, tensile_ratio=0.0,
+  crack_cohesion=0.0)``, ``SmoothJoint(..., healing=None)``, ``fault_healing(config["fault"])``
+  (the config's ``[fault]`` healing keys, or None); ``pop_cracks()`` has ``healed``;
+  ``lookup_pairs()`` has ``hold_time`` and ``healed_cohesion``; ``metadata()`` has
+  ``joint_healing``.
 """
 
 from . import _target
@@ -153,11 +169,13 @@ from .params import (
     MODE_SHEAR,
     MODE_TENSION,
     ConfiningCylinder,
+    FaultHealing,
     FlatJoint,
     LinearContact,
     Platens,
     RockBond,
     SmoothJoint,
+    fault_healing,
 )
 
 __all__ = [
@@ -168,6 +186,8 @@ __all__ = [
     "RockBond",
     "FlatJoint",
     "SmoothJoint",
+    "FaultHealing",
+    "fault_healing",
     "Platens",
     "ConfiningCylinder",
     "CONTACT_LINEAR",

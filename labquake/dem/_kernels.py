@@ -9,6 +9,9 @@ Conventions
   sign when a re-sort reverses the order of a pair.
 * ``hist[s, 0:3]``: linear contact shear spring (displacement) or, for a smooth joint, its
   shear force on j; ``hist[s, 3]``: smooth-joint normal force (compression +).
+* ``hold[s]`` (only with fault healing, else an empty array): the hold time (s) of a
+  smooth joint's healing (:func:`labquake.dem.laws.smooth_joint.smooth_joint_healing`),
+  carried with the slot's history; a scalar, so a re-sort does not flip it.
 * Bond table (one row per installed bond, index ``pbd[s]``): ``bfn`` normal force
   (compression +), ``bfs`` shear force on j, ``bmom`` moment on j, ``bst`` 1 intact /
   2 broken, ``bprop`` columns (area, radius, tensile strength, cohesion, tan φ, kind,
@@ -35,6 +38,7 @@ from .laws.parallel_bond import parallel_bond, parallel_bond_break_energy
 from .laws.smooth_joint import (
     smooth_joint_dissipation,
     smooth_joint_failure,
+    smooth_joint_healing,
     smooth_joint_residual,
     smooth_joint_trial,
 )
@@ -64,7 +68,13 @@ P_SKIN = 20
 P_BRM = 21
 P_NFJ = 22  # flat-joint elements per rock bond (0: parallel bonds)
 P_BETA = 23  # parallel-bond moment contribution factor
-NPRM = 24
+P_HEAL = 24  # 1: smooth-joint healing on (labquake.dem.FaultHealing), 0: off
+P_HRATE = 25  # healing rate, Pa per decade of hold time
+P_HTC = 26  # healing cut-off time t_c, s
+P_HCMAX = 27  # largest healed cohesion, Pa
+P_HTRAT = 28  # healed tensile strength / healed cohesion
+P_HCRK = 29  # smallest healed cohesion whose loss is a re-rupture (a crack), Pa
+NPRM = 30
 
 # ---- wall state layout (wal, float64)
 W_HASP = 0
@@ -135,6 +145,8 @@ F_BROKEN = 2
 F_TOUCH = 4
 
 CHUNK = 512  # slots per event-flag chunk
+#: added to a smooth joint's failure mode in the event word when a healed joint re-ruptures
+EV_HEALED = 4
 
 # fast-math flags of the pair kernel (labquake.dem._target): none in the portable mode (the
 # default); otherwise no reassociation, but FMA contraction where the compile target has FMA.
@@ -142,7 +154,7 @@ _FM = FASTMATH
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                 bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     """Pair forces of slots s0..s1-1; updates the pairs' history.
 
@@ -166,7 +178,9 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
     :mod:`labquake.dem.laws` (scalars in, scalars out, so no reference counting in the
     hot loop):
 
-    * side[i] != side[j] with a joint: smooth joint (bonded or not);
+    * side[i] != side[j] with a joint: smooth joint (bonded or not; with healing,
+      ``prm[P_HEAL]``, an unbonded joint heals while it holds, and a healed joint that
+      fails with at least ``prm[P_HCRK]`` of cohesion flags ``mode + EV_HEALED``);
     * a rock pair holding a flat joint (``prm[P_NFJ]`` elements, ``pbd[s] >= 0``): the
       flat joint alone, bonded or broken, while its faces interact;
     * any other pair: linear contact (+ rolling resistance) while the spheres overlap,
@@ -194,7 +208,15 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
     c_bks = prm[P_BKS]
     c_nfj = prm[P_NFJ]
     c_beta = prm[P_BETA]
+    c_heal = prm[P_HEAL]
+    c_hrate = prm[P_HRATE]
+    c_htc = prm[P_HTC]
+    c_hcmax = prm[P_HCMAX]
+    c_htrat = prm[P_HTRAT]
+    c_hcrk = prm[P_HCRK]
     has_roll = roll.shape[0] > 0
+    has_hold = hold.shape[0] > 0
+    heal = c_heal != 0.0 and has_hold  # the engine sizes hold with the pair list when healing
     a_fr = 0.0
     a_dp = 0.0
     a_bk = 0.0
@@ -217,7 +239,9 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
             bonded = (st & F_BONDED) != 0
             cross = c_hasj != 0.0 and side[i] != side[j]
             fjp = c_nfj != 0.0 and (not cross) and pbd[s] >= 0
-            kept = cross and pbd[s] >= 0 and hist[s, 3] > 0.0  # broken installed joint, still pressed
+            # a broken installed joint still pressed together (or, healed with a tensile
+            # strength, held in tension: only then is an unbonded joint's normal force < 0)
+            kept = cross and pbd[s] >= 0 and hist[s, 3] != 0.0
             if (not bonded) and (not fjp) and d2 >= rsum * rsum and not kept:
                 if st & F_TOUCH:
                     kind_dep = 2.0 if cross else 1.0
@@ -230,6 +254,8 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                         roll[s, 0] = 0.0
                         roll[s, 1] = 0.0
                         roll[s, 2] = 0.0
+                    if has_hold:
+                        hold[s] = 0.0
                     pst[s] = st & ~F_TOUCH
                 r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
                 break
@@ -296,11 +322,24 @@ def _pair_range(s0, s1, scatter, pi, pj, pos, vel, omg, rad, mass, side, oid, hi
                         if ev == 1:
                             fn = 0.0
                 if not bonded:
-                    fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu, b >= 0)
+                    holds = False
+                    if heal and not was_bonded:
+                        # healing: while it holds, the trial force stands; a failure resets
+                        # its hold time, and is a re-rupture with enough healed cohesion
+                        hm, chl, hold[s] = smooth_joint_healing(fn, fsx, fsy, fsz, hold[s], dt, 1.0 / area, c_hrate,
+                                                                c_htc, c_hcmax, c_htrat, c_jmu)
+                        if hm == 0:
+                            holds = fn != 0.0
+                        elif chl > 0.0 and chl >= c_hcrk:
+                            ev = hm + EV_HEALED
+                    if not holds:
+                        fn, fsx, fsy, fsz = smooth_joint_residual(fn, fsx, fsy, fsz, ov, c_jmu, b >= 0)
                     dsj = smooth_joint_dissipation(tfn, tsx, tsy, tsz, fn, fsx, fsy, fsz, h3, h0, h1, h2,
                                                    c_jkn * area, c_jks * area)
                     if was_bonded:
                         e_bk = dsj
+                    elif ev != 0:
+                        e_bk = dsj  # a healed joint's re-rupture releases its energy as a break
                     else:
                         e_fr = dsj
                 hist[s, 0] = fsx
@@ -590,7 +629,10 @@ def _departures(dep, dch, pi, pj, pos, vel, omg, rad, side, prm):
 def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, bfj, fjg, prm, crf, cri, cnt):
     """Append the crack records of slot ``s``'s failures this step (``ev`` as the pair
     loop flags them): one for a parallel bond or smooth joint, one per broken element
-    (at its centroid) for a flat joint."""
+    (at its centroid) for a flat joint. A smooth joint's event word is its mode, plus
+    :data:`EV_HEALED` for the re-rupture of a healed joint (``cri`` column 5 = 1); such a
+    joint may never have been installed as a bond (``pbd[s]`` < 0): its size is then the
+    joint radius of :func:`_pair_range`."""
     i = pi[s]
     j = pj[s]
     dx = pos[j, 0] - pos[i, 0]
@@ -603,7 +645,15 @@ def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, bfj, fjg, prm, 
     ov = rad[i] + rad[j] - dist
     ai = rad[i] - 0.5 * ov
     b = pbd[s]
-    kind = int(bprop[b, 5])
+    if b >= 0:
+        kind = int(bprop[b, 5])
+        size = bprop[b, 1]
+    else:  # a healed smooth joint (only healing flags a pair without a bond)
+        kind = 1
+        if prm[P_JAREA] > 0.0:
+            size = math.sqrt(prm[P_JAREA] / math.pi)
+        else:
+            size = prm[P_JRM] * min(rad[i], rad[j])
     cxp = pos[i, 0] + ai * nx
     cyp = pos[i, 1] + ai * ny
     czp = pos[i, 2] + ai * nz
@@ -624,17 +674,17 @@ def _emit_cracks(s, ev, pi, pj, pos, rad, side, oid, pbd, bprop, bfj, fjg, prm, 
                 c1 = r * fjg[e, 1]
                 c2 = r * fjg[e, 2]
                 _crack_row(crf, cri, cnt, cxp + c1 * t1x + c2 * t2x, cyp + c1 * t1y + c2 * t2y,
-                           czp + c1 * t1z + c2 * t2z, nx, ny, nz, r * math.sqrt(fjg[e, 0]), kind, mode, a, c)
+                           czp + c1 * t1z + c2 * t2z, nx, ny, nz, r * math.sqrt(fjg[e, 0]), kind, mode, a, c, 0)
         return
     if kind == 1:
         nx = prm[P_JNX]
         ny = prm[P_JNY]
         nz = prm[P_JNZ]
-    _crack_row(crf, cri, cnt, cxp, cyp, czp, nx, ny, nz, bprop[b, 1], kind, ev, a, c)
+    _crack_row(crf, cri, cnt, cxp, cyp, czp, nx, ny, nz, size, kind, ev & 3, a, c, 1 if ev >= EV_HEALED else 0)
 
 
 @njit(cache=True)
-def _crack_row(crf, cri, cnt, x, y, z, nx, ny, nz, size, kind, mode, a, c):
+def _crack_row(crf, cri, cnt, x, y, z, nx, ny, nz, size, kind, mode, a, c, healed):
     k = cnt[C_NCRK]
     if k >= crf.shape[0]:
         return
@@ -650,6 +700,7 @@ def _crack_row(crf, cri, cnt, x, y, z, nx, ny, nz, size, kind, mode, a, c):
     cri[k, 2] = mode - 1
     cri[k, 3] = min(a, c)
     cri[k, 4] = max(a, c)
+    cri[k, 5] = healed
     cnt[C_NCRK] = k + 1
 
 
@@ -812,12 +863,13 @@ def _bucket_sort(keys, n_buckets):
 
 
 @njit(cache=True)
-def _gather_slots(src, hist, roll, pst, pbd, has_roll):
+def _gather_slots(src, hist, roll, hold, pst, pbd, has_roll, has_hold):
     """Per-slot state of a merged pair list: slot s takes old slot src[s] when src[s] >= 0;
     new slots (src[s] < 0) start history-free and unbonded."""
     m2 = src.shape[0]
     h2 = np.zeros((m2, 4))
     r2 = np.zeros((m2 if has_roll else 0, 3))
+    t2 = np.zeros(m2 if has_hold else 0)
     s2 = np.zeros(m2, dtype=np.int8)
     b2 = np.full(m2, -1, dtype=np.int32)
     for s in range(m2):
@@ -828,9 +880,11 @@ def _gather_slots(src, hist, roll, pst, pbd, has_roll):
             if has_roll and roll.shape[0] > 0:
                 for d in range(3):
                     r2[s, d] = roll[q, d]
+            if has_hold and hold.shape[0] > 0:
+                t2[s] = hold[q]
             s2[s] = pst[q]
             b2[s] = pbd[q]
-    return h2, r2, s2, b2
+    return h2, r2, t2, s2, b2
 
 
 @njit(cache=True)
@@ -863,8 +917,9 @@ def _flip_bond(bfs, bmom, bfj, bb):
 
 @njit(cache=True)
 def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
-             pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort):
-    """Rebuild the half list (optionally re-sorting particles) and carry pair history over.
+             pi, pj, hist, roll, hold, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort):
+    """Rebuild the half list (optionally re-sorting particles) and carry pair history over
+    (the healing hold time too, with fault healing on).
 
     Pairs beyond the neighbour cutoff stay in the list while they are bonded or, for a
     flat joint, while its faces still carry force (``F_TOUCH``)."""
@@ -921,6 +976,8 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
     nhist = np.zeros((m_new, 4))
     has_roll = roll.shape[0] > 0 or prm[P_RMU] > 0.0
     nroll = np.zeros((m_new if has_roll else 0, 3))
+    has_hold = hold.shape[0] > 0 or prm[P_HEAL] != 0.0
+    nhold = np.zeros(m_new if has_hold else 0)
     npst = np.zeros(m_new, dtype=np.int8)
     npbd = np.full(m_new, -1, dtype=np.int32)
     for s in range(m_new):
@@ -939,6 +996,8 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                     nroll[s, 0] = sg * roll[so, 0]
                     nroll[s, 1] = sg * roll[so, 1]
                     nroll[s, 2] = sg * roll[so, 2]
+                if has_hold and hold.shape[0] > 0:
+                    nhold[s] = hold[so]
                 npst[s] = pst[so]
                 bb = pbd[so]
                 npbd[s] = bb
@@ -964,7 +1023,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 k += 1
         npi, npj, istart, src = _merge_pairs(npi, npj, istart, add_a, add_b)
         m2 = npi.shape[0]
-        h2, r2, s2, b2 = _gather_slots(src, nhist, nroll, npst, npbd, has_roll)
+        h2, r2, t2, s2, b2 = _gather_slots(src, nhist, nroll, nhold, npst, npbd, has_roll, has_hold)
         for s in range(m2):
             q = src[s]
             if q < 0:  # an intact bond carried over from its old slot
@@ -975,6 +1034,8 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                 if has_roll and roll.shape[0] > 0:
                     for d in range(3):
                         r2[s, d] = sg * roll[so, d]
+                if has_hold and hold.shape[0] > 0:
+                    t2[s] = hold[so]
                 h2[s, 3] = hist[so, 3]
                 s2[s] = pst[so]
                 bb = pbd[so]
@@ -983,6 +1044,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
                     _flip_bond(bfs, bmom, bfj, bb)
         nhist = h2
         nroll = r2
+        nhold = t2
         npst = s2
         npbd = b2
     for p in range(n):
@@ -991,7 +1053,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
     cnt[C_NREB] += 1
     cnt[C_NEEDREB] = 0
     jstart, jslots = _jcsr(npj, n)
-    return npi, npj, istart, jstart, jslots, nhist, nroll, npst, npbd
+    return npi, npj, istart, jstart, jslots, nhist, nroll, nhold, npst, npbd
 
 
 # --------------------------------------------------------------------------- walls
@@ -1234,14 +1296,14 @@ def _move_walls(wal, dt, pos, rad):
 
 
 @njit(cache=True, parallel=True)
-def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+def _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                           bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     m = pi.shape[0]
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         s0 = c * CHUNK
         s1 = min(s0 + CHUNK, m)
-        _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+        _pair_range(s0, s1, False, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                     bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
 
 
@@ -1279,7 +1341,7 @@ def _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq):
 
 
 @njit(cache=True)
-def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                         bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch):
     n = frc.shape[0]
     for p in range(n):
@@ -1289,13 +1351,13 @@ def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll,
         trq[p, 0] = 0.0
         trq[p, 1] = 0.0
         trq[p, 2] = 0.0
-    _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+    _pair_range(0, pi.shape[0], True, pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                 bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
 
 
 @njit(cache=True)
 def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
-         pi, pj, istart, jstart, jslots, hist, roll, pst, pbd,
+         pi, pj, istart, jstart, jslots, hist, roll, hold, pst, pbd,
          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri, enr):
     """``n_steps`` velocity-Verlet steps; the energy accumulators ``enr`` (``E_*``) advance
     with them (see :meth:`labquake.dem.Engine.energy`): pair dissipation per chunk of
@@ -1303,7 +1365,12 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     drivers of fixed particles by the trapezoidal rule over the step, and the work of
     per-particle forces on free particles (local damping, pressure boundary, external
     forces) as force times the full-step velocity, which is how velocity Verlet changes
-    the kinetic energy."""
+    the kinetic energy.
+
+    With fault healing on, joints can break again and again, so the crack buffer has no
+    fixed bound: the loop then returns early, before a step, when fewer than
+    2·pairs·max(1, elements) rows are free (one step emits at most pairs·elements), and
+    the engine grows the buffer and calls again (``cnt[C_STEP]`` tells how far it got)."""
     n = pos.shape[0]
     dt = prm[P_DT]
     hdt = 0.5 * dt
@@ -1333,7 +1400,11 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     else:
         ftop_start = wal[W_FTOP]
         fcyl_start = wal[W_CF]
+    heal = prm[P_HEAL] != 0.0
+    crk_per_slot = max(1, fjg.shape[0])
     for _ in range(n_steps):
+        if heal and crf.shape[0] - cnt[C_NCRK] < 2 * m * crk_per_slot:
+            break
         # -------- first half kick + drift
         dmax2 = 0.0
         e_drv = 0.0
@@ -1364,9 +1435,9 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
         _move_walls(wal, dt, pos, rad)
         if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
-            pi, pj, istart, jstart, jslots, hist, roll, pst, pbd = _rebuild(
+            pi, pj, istart, jstart, jslots, hist, roll, hold, pst, pbd = _rebuild(
                 pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
-                pi, pj, hist, roll, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort)
+                pi, pj, hist, roll, hold, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort)
             m = pi.shape[0]
             mp = m if nthr > 1 else 0
             pf = np.empty((mp, 3))
@@ -1379,11 +1450,11 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             dch = np.zeros(m // CHUNK + 1, dtype=np.int8)
         # -------- forces
         if nthr > 1 and m >= cnt[C_PARMIN]:
-            _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+            _pair_forces_parallel(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                                   bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
             _reduce_parallel(istart, jstart, jslots, pf, pti, ptj, frc, trq)
         else:
-            _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, pst, pbd,
+            _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll, hold, pst, pbd,
                                 bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, frc, trq, pf, pti, ptj, evs, chf, ech, dep, dch)
         e_fr = 0.0
         e_dp = 0.0
@@ -1475,7 +1546,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
         enr[E_EXT] += e_ext
         enr[E_DRIVE] += e_drv
         cnt[C_STEP] += 1
-    return pi, pj, istart, jstart, jslots, hist, roll, pst, pbd
+    return pi, pj, istart, jstart, jslots, hist, roll, hold, pst, pbd
 
 
 @njit(cache=True)
@@ -1499,8 +1570,9 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
         joint = prm[P_HASJ] != 0.0 and side[i] != side[j]
         b = pbd[s]
         fjp = prm[P_NFJ] != 0.0 and (not joint) and b >= 0
-        # a broken installed joint still pressed together is a contact across a gap too
-        if ov <= 0.0 and not bonded and not (fjp and (st & F_TOUCH)) and not (joint and hist[s, 3] > 0.0):
+        # a broken installed joint still pressed together (or a healed one held in tension)
+        # is a contact across a gap too
+        if ov <= 0.0 and not bonded and not (fjp and (st & F_TOUCH)) and not (joint and hist[s, 3] != 0.0):
             continue
         nx = dx / dist
         ny = dy / dist
@@ -1567,13 +1639,13 @@ def _contacts(pi, pj, pos, vel, rad, mass, side, hist, pst, pbd, bfn, bfs, bprop
 
 
 @njit(cache=True)
-def _add_pairs(pi, pj, istart, hist, roll, pst, pbd, add_a, add_b, with_roll):
+def _add_pairs(pi, pj, istart, hist, roll, hold, pst, pbd, add_a, add_b, with_roll, with_hold):
     """Insert new, history-free pairs into the list (for bonds across a gap > skin)."""
     n = istart.shape[0] - 1
     npi, npj, nst, src = _merge_pairs(pi, pj, istart, add_a, add_b)
-    h2, r2, s2, b2 = _gather_slots(src, hist, roll, pst, pbd, with_roll)
+    h2, r2, t2, s2, b2 = _gather_slots(src, hist, roll, hold, pst, pbd, with_roll, with_hold)
     jstart, jslots = _jcsr(npj, n)
-    return npi, npj, nst, jstart, jslots, h2, r2, s2, b2
+    return npi, npj, nst, jstart, jslots, h2, r2, t2, s2, b2
 
 
 @njit(cache=True)

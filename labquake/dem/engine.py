@@ -16,6 +16,7 @@ from .params import (
     KIND_FAULT,
     KIND_ROCK,
     ConfiningCylinder,
+    FaultHealing,
     FlatJoint,
     LinearContact,
     Platens,
@@ -28,11 +29,13 @@ _UNSET = object()
 # order matters only for readability; every array here goes into state_dict()
 _PARTICLE_ARRAYS = ("pos", "vel", "omg", "frc", "trq", "rad", "mass", "minv", "iinv", "fixed",
                     "side", "oid", "idx_of", "ext", "x0")
-_PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "pst", "pbd")
+_PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "hold", "pst", "pbd")
 _BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids", "bfj")
 _OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta", "fjg", "enr")
 #: arrays a state dict of an older labquake may lack (rebuilt by from_state_dict)
-_OPTIONAL_ARRAYS = ("enr",)
+_OPTIONAL_ARRAYS = ("enr", "hold")
+#: columns of the crack records: cri (step, kind, mode, particle a, particle b, healed)
+_NCRI = 6
 
 # bond table columns: area, radius, tensile strength, cohesion, tan(friction angle), kind,
 # I = pi R^4 / 4, R / I, R / J (J = 2 I), 1 / area, kn and ks per area (Pa/m)
@@ -266,6 +269,14 @@ class Engine:
             if m0.size and m1.size and m1.mean() < m0.mean():
                 sg = -1.0
             prm[K.P_JSGN] = sg
+            if joint.healing is not None:
+                h = joint.healing
+                prm[K.P_HEAL] = 1.0
+                prm[K.P_HRATE] = h.rate
+                prm[K.P_HTC] = h.cutoff_time
+                prm[K.P_HCMAX] = h.max_cohesion
+                prm[K.P_HTRAT] = h.tensile_ratio
+                prm[K.P_HCRK] = h.crack_cohesion
         prm[K.P_ALPHA] = local_damping
         prm[K.P_SKIN] = skin
 
@@ -323,6 +334,7 @@ class Engine:
         a["jslots"] = np.zeros(0, dtype=np.int64)
         a["hist"] = np.zeros((0, 4))
         a["roll"] = np.zeros((0, 3))
+        a["hold"] = np.zeros(0)  # sized with the pair list by _rebuild when healing is on
         a["pst"] = np.zeros(0, dtype=np.int8)
         a["pbd"] = np.zeros(0, dtype=np.int32)
         a["bfn"] = np.zeros(0)
@@ -338,7 +350,7 @@ class Engine:
         a["wal"] = wal
         a["cnt"] = cnt
         a["crf"] = np.zeros((0, 7))
-        a["cri"] = np.zeros((0, 5), dtype=np.int64)
+        a["cri"] = np.zeros((0, _NCRI), dtype=np.int64)
         a["meta"] = meta
         a["enr"] = np.zeros(K.NENR)
         self._a = a
@@ -357,7 +369,7 @@ class Engine:
         a = self._a
         out = K._rebuild(a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
                          a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
-                         a["pi"], a["pj"], a["hist"], a["roll"], a["pst"], a["pbd"], a["bfn"], a["bfs"],
+                         a["pi"], a["pj"], a["hist"], a["roll"], a["hold"], a["pst"], a["pbd"], a["bfn"], a["bfs"],
                          a["bmom"], a["bprop"], a["bst"], a["bfj"], a["prm"], a["crf"], a["cri"], a["cnt"], sort)
         for name, arr in zip(_PAIR_ARRAYS, out):
             a[name] = arr
@@ -633,9 +645,9 @@ class Engine:
                     f"install_bonds: particles {int(i[k])} and {int(j[k])} are {float(gap.max()):.3g} m apart "
                     f"(more than {limit:.3g} m); bond only touching or nearly touching pairs")
             # bonded pairs beyond the neighbour cutoff join the list and stay in it while bonded
-            out = K._add_pairs(a["pi"], a["pj"], a["istart"], a["hist"], a["roll"], a["pst"], a["pbd"],
+            out = K._add_pairs(a["pi"], a["pj"], a["istart"], a["hist"], a["roll"], a["hold"], a["pst"], a["pbd"],
                                np.ascontiguousarray(lo[miss]), np.ascontiguousarray(hi[miss]),
-                               bool(a["prm"][K.P_RMU] > 0.0))
+                               bool(a["prm"][K.P_RMU] > 0.0), bool(a["prm"][K.P_HEAL] != 0.0))
             for name, arr in zip(_PAIR_ARRAYS, out):
                 a[name] = arr
             slots = _find_slots(a["istart"], a["pj"], lo, hi)
@@ -690,11 +702,14 @@ class Engine:
             a["bfj"] = np.zeros((a["bfj"].shape[0] + m, 0))
         a["pst"][slots] = (a["pst"][slots] & ~np.int8(K.F_BROKEN)) | np.int8(K.F_BONDED)
         a["pbd"][slots] = np.arange(b0, b0 + m, dtype=np.int32)
-        # crack buffer: every bond (every flat-joint element) breaks at most once
-        cap = self.n_bonds * max(1, a["fjg"].shape[0])
+        if a["hold"].shape[0]:
+            a["hold"][slots] = 0.0  # an intact bond does not heal
+        # crack buffer: every bond (every flat-joint element) breaks at most once (with
+        # healing, run() grows it as needed)
         ncr = int(a["cnt"][K.C_NCRK])
+        cap = max(self.n_bonds * max(1, a["fjg"].shape[0]), a["crf"].shape[0])
         crf = np.zeros((cap, 7))
-        cri = np.zeros((cap, 5), dtype=np.int64)
+        cri = np.zeros((cap, _NCRI), dtype=np.int64)
         crf[:ncr] = a["crf"][:ncr]
         cri[:ncr] = a["cri"][:ncr]
         a["crf"] = crf
@@ -715,24 +730,48 @@ class Engine:
             return
         a = self._a
         nthr = int(a["cnt"][K.C_NTHR])
+        heal = a["prm"][K.P_HEAL] != 0.0
         # Always start numba's threading layer: the cached _run calls parallel kernels and
         # crashes (null function pointer) if the layer was never launched in this process.
         prev = numba.get_num_threads()
         numba.set_num_threads(min(nthr, numba.config.NUMBA_NUM_THREADS))
         try:
-            out = K._run(n_steps, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"],
-                         a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
-                         a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"],
-                         a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["bfj"],
-                         a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"], a["enr"])
+            left = n_steps
+            while left > 0:
+                if heal:
+                    self._crack_room()  # _run returns early when the crack buffer runs low
+                step0 = int(a["cnt"][K.C_STEP])
+                out = K._run(left, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"],
+                             a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
+                             a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"], a["hold"],
+                             a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["bfj"],
+                             a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"], a["enr"])
+                for name, arr in zip(_PAIR_ARRAYS, out):
+                    a[name] = arr
+                left -= int(a["cnt"][K.C_STEP]) - step0
         finally:
             numba.set_num_threads(prev)
-        for name, arr in zip(_PAIR_ARRAYS, out):
-            a[name] = arr
         if not np.all(np.isfinite(a["pos"])):
             raise ParameterError(
                 f"the simulation became unstable (non-finite positions at step {self.step_count}); "
                 "reduce dt or dt_safety")
+
+    def _crack_room(self) -> None:
+        """With healing, keep 4·pairs·max(1, elements) crack rows free (``_run`` stops
+        when fewer than half of that are free), growing the buffer; kept rows stay."""
+        a = self._a
+        ncr = int(a["cnt"][K.C_NCRK])
+        need = ncr + 4 * int(a["pi"].shape[0]) * max(1, int(a["fjg"].shape[0]))
+        cap = int(a["crf"].shape[0])
+        if cap >= need:
+            return
+        cap = max(need, 2 * cap)
+        crf = np.zeros((cap, 7))
+        cri = np.zeros((cap, _NCRI), dtype=np.int64)
+        crf[:ncr] = a["crf"][:ncr]
+        cri[:ncr] = a["cri"][:ncr]
+        a["crf"] = crf
+        a["cri"] = cri
 
     # ------------------------------------------------------------------ outputs
     def pop_cracks(self) -> dict:
@@ -753,6 +792,7 @@ class Engine:
             "mode": g[:, 2].astype(np.int8),
             "particle_a": g[:, 3].copy(),
             "particle_b": g[:, 4].copy(),
+            "healed": g[:, 5] != 0,
         }
 
     def _contact_rows(self) -> np.ndarray:
@@ -795,7 +835,10 @@ class Engine:
         return {"i": i[order], "j": j[order], "gap": g[order]}
 
     def lookup_pairs(self, i, j) -> dict:
-        """State of the given pairs (user ids), in the given order."""
+        """State of the given pairs (user ids), in the given order: ``fn``, ``fs``
+        (magnitude), ``broken``, ``present``; and, for fault healing, ``hold_time`` (s) and
+        ``healed_cohesion`` (Pa, the cohesion the joint holds with in its next step; 0
+        without healing)."""
         a = self._a
         i = np.asarray(i, dtype=np.int64).reshape(-1)
         j = np.asarray(j, dtype=np.int64).reshape(-1)
@@ -823,7 +866,13 @@ class Engine:
                 b = bi.get(key)
                 if b is not None and bst[b] == 2:
                     broken[k] = True
-        return {"fn": fn, "fs": fs, "broken": broken, "present": present}
+        hold = np.zeros(i.size)
+        if a["hold"].shape[0]:
+            hold[have] = a["hold"][slots[have]]
+        h = self._joint.healing if self._joint is not None else None
+        healed = h.cohesion(hold) if h is not None else np.zeros(i.size)
+        return {"fn": fn, "fs": fs, "broken": broken, "present": present, "hold_time": hold,
+                "healed_cohesion": healed}
 
     def boundary_state(self) -> dict:
         """Wall positions, forces and the stresses derived from them (Pa, compression +)."""
@@ -1226,6 +1275,10 @@ class Engine:
             "bond_law": (f"flat joint ({int(meta[_M_FJNR])} x {int(meta[_M_FJNA])} elements, Potyondy 2012)"
                          if prm[K.P_NFJ] else "parallel bond (incremental Fn, Fs, bending and twisting moment)"),
             "joint_law": "smooth joint (fixed plane normal, incremental)",
+            "joint_healing": (None if prm[K.P_HEAL] == 0.0 else {
+                "law": "log hold time (Dieterich)", "rate": float(prm[K.P_HRATE]),
+                "cutoff_time": float(prm[K.P_HTC]), "max_cohesion": float(prm[K.P_HCMAX]),
+                "tensile_ratio": float(prm[K.P_HTRAT]), "crack_cohesion": float(prm[K.P_HCRK])}),
             "integrator": "velocity Verlet (translation and rotation)",
         }
 
@@ -1243,6 +1296,14 @@ class Engine:
         self = cls.__new__(cls)
         a = {k: np.ascontiguousarray(np.array(d[k], copy=True)) for k in names if k in d}
         self._a = a
+        # a state of an older labquake: no healing parameters, no healed-crack column
+        if a["prm"].shape[0] < K.NPRM:
+            a["prm"] = np.concatenate([a["prm"], np.zeros(K.NPRM - a["prm"].shape[0])])
+        if a["cri"].shape[1] < _NCRI:
+            a["cri"] = np.ascontiguousarray(np.hstack([a["cri"], np.zeros((a["cri"].shape[0], _NCRI - a["cri"].shape[1]),
+                                                                          dtype=a["cri"].dtype)]))
+        if "hold" not in a:
+            a["hold"] = np.zeros(a["pi"].shape[0] if a["prm"][K.P_HEAL] != 0.0 else 0)
         prm = a["prm"]
         meta = a["meta"]
         self._contact = LinearContact(prm[K.P_KN], prm[K.P_KS], prm[K.P_MU], prm[K.P_ZETA], prm[K.P_RMU])
@@ -1253,8 +1314,10 @@ class Engine:
                                    int(meta[_M_FJNR]), int(meta[_M_FJNA]))
         else:
             self._bond = RockBond(prm[K.P_BKN], prm[K.P_BKS], prm[K.P_BRM], prm[K.P_BMU], prm[K.P_BETA])
+        healing = (FaultHealing(prm[K.P_HRATE], prm[K.P_HTC], prm[K.P_HCMAX], prm[K.P_HTRAT], prm[K.P_HCRK])
+                   if prm[K.P_HEAL] else None)
         self._joint = (SmoothJoint((prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ]), prm[K.P_JKN], prm[K.P_JKS],
-                                   prm[K.P_JMU], prm[K.P_JAREA] or None, prm[K.P_JRM])
+                                   prm[K.P_JMU], prm[K.P_JAREA] or None, prm[K.P_JRM], healing)
                        if prm[K.P_HASJ] else None)
         self._platens = None
         self._cylinder = None

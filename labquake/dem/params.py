@@ -129,13 +129,65 @@ class FlatJoint:
 
 
 @dataclass(frozen=True)
+class FaultHealing:
+    """Log(hold-time) healing of unbonded smooth joints (Dieterich-type; ``docs/healing.md``).
+
+    A smooth joint without an intact bond that is pressed together and does not slide
+    regains cohesion c_h(t) = ``rate``·log10(1 + t/``cutoff_time``) (Pa; t the hold time
+    in simulated seconds), at most ``max_cohesion`` (Pa), and a tensile strength
+    ``tensile_ratio``·c_h. It fails in tension when −Fn/A exceeds that, else in shear
+    when |Fs|/A > c_h + (Fn/A)·μ_r (μ_r the joint's ``residual_mu``); a failure resets the
+    hold time. A failure whose healed cohesion is at least ``crack_cohesion`` (Pa) is a
+    re-rupture and emits a crack record (``healed`` true); smaller ones are frictional
+    slips. ``rate`` in Pa per decade of hold time, ``cutoff_time`` in s.
+    """
+
+    rate: float
+    cutoff_time: float
+    max_cohesion: float
+    tensile_ratio: float = 0.0
+    crack_cohesion: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive("FaultHealing.rate (Pa per decade)", self.rate, allow_zero=True)
+        _positive("FaultHealing.cutoff_time (s)", self.cutoff_time)
+        _positive("FaultHealing.max_cohesion (Pa)", self.max_cohesion, allow_zero=True)
+        _positive("FaultHealing.tensile_ratio", self.tensile_ratio, allow_zero=True)
+        _positive("FaultHealing.crack_cohesion (Pa)", self.crack_cohesion, allow_zero=True)
+
+    def cohesion(self, hold_time):
+        """Healed cohesion (Pa) after ``hold_time`` (s), as the kernel computes it (numpy)."""
+        from .exactmath import log10_array
+
+        t = np.asarray(hold_time, dtype=np.float64)
+        c = self.rate * log10_array(1.0 + np.maximum(t, 0.0) / self.cutoff_time)
+        return np.where(t > 0.0, np.minimum(c, self.max_cohesion), 0.0)
+
+
+def fault_healing(fault: dict) -> "FaultHealing | None":
+    """The :class:`FaultHealing` of a resolved ``[fault]`` config table (``None`` for
+    ``healing = "none"``). ``healing_max_cohesion = 0`` means the intact mean cohesion
+    ``fault.cohesion``."""
+    mode = fault.get("healing", "none")
+    if mode == "none":
+        return None
+    if mode != "log":
+        raise ParameterError(f"fault.healing must be 'none' or 'log', got {mode!r}")
+    cmax = float(fault["healing_max_cohesion"]) or float(fault["cohesion"])
+    return FaultHealing(rate=float(fault["healing_rate"]), cutoff_time=float(fault["healing_cutoff_time"]),
+                        max_cohesion=cmax, tensile_ratio=float(fault["healing_tensile_ratio"]),
+                        crack_cohesion=float(fault["healing_crack_cohesion"]))
+
+
+@dataclass(frozen=True)
 class SmoothJoint:
     """Smooth-joint fault contact: the contact frame is the joint plane (normal fixed).
 
     ``normal`` is the plane normal (normalised here); ``kn_per_area``, ``ks_per_area`` in
     Pa/m; ``residual_mu`` the Coulomb friction after the bond failed (and of contacts formed
     later across the joint); ``area`` the joint area in m² (None: π·(radius_multiplier·
-    min(ri, rj))²). ``radius_multiplier`` is an addition to the API contract.
+    min(ri, rj))²). ``radius_multiplier`` is an addition to the API contract, and so is
+    ``healing`` (:class:`FaultHealing`; None: a broken joint never regains strength).
     """
 
     normal: tuple[float, float, float]
@@ -144,6 +196,7 @@ class SmoothJoint:
     residual_mu: float = 0.053
     area: float | None = None
     radius_multiplier: float = 1.0
+    healing: FaultHealing | None = None
     _unit: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +210,8 @@ class SmoothJoint:
         if self.area is not None:
             _positive("SmoothJoint.area", self.area)
         _positive("SmoothJoint.radius_multiplier", self.radius_multiplier)
+        if self.healing is not None and not isinstance(self.healing, FaultHealing):
+            raise ParameterError("SmoothJoint.healing must be a labquake.dem.FaultHealing or None")
 
     @property
     def unit_normal(self) -> np.ndarray:

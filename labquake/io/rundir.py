@@ -96,6 +96,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("particle_b", "i"),
         Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles; 0 where a producer has none)"),
     ],
+    # cracks.parquet of a simulation also has healed (bool: the re-rupture of a fault
+    # contact regained by fault healing, docs/healing.md); imported runs may lack it
     "events": [
         Column("event_id", "i"),
         Column("step_start", "i"),
