@@ -156,7 +156,7 @@ def build_engine(config: dict[str, Any], specimen: Specimen, n_threads: int = 1)
                             radius_multiplier=r["radius_multiplier"], residual_mu=r["residual_friction"],
                             moment_factor=r["moment_factor"])
     joint = dem.SmoothJoint(normal=tuple(fault.normal), kn_per_area=f["kn_per_area"], ks_per_area=f["ks_per_area"],
-                            residual_mu=f["residual_friction"], area=f["contact_area"])
+                            residual_mu=f["residual_friction"], area=f["contact_area"], healing=dem.fault_healing(f))
     kw = ld["wall_stiffness_factor"] * dq["kn"]
     half = 0.5 * specimen.length
     platens = dem.Platens(z_bottom=-half, z_top=half, kn=kw, mode="servo", target_stress=ld["confining_stress"],
@@ -771,7 +771,8 @@ def _finish(cfg, run: RunDirectory, eng, st: _Run, t0: float) -> None:
     fault = st.fault.to_dict()
     fault.update({"contact_area": f["contact_area"], "cohesion": f["cohesion"], "friction_angle_deg": f["friction_angle_deg"],
                   "tensile_strength": f["tensile_strength"], "residual_friction": f["residual_friction"],
-                  "kn_per_area": f["kn_per_area"], "ks_per_area": f["ks_per_area"]})
+                  "kn_per_area": f["kn_per_area"], "ks_per_area": f["ks_per_area"],
+                  "healing": {k: f[k] for k in f if k.startswith("healing")}})
     main = slips[slips["is_mainshock"]]
     if len(main):  # the run's mainshock: the largest of its cycles' mainshocks
         m = main.loc[main["static_drop"].idxmax()]
