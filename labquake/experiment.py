@@ -587,7 +587,10 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             if not np.isfinite(diff):
                 raise ConfigError(f"the simulation blew up at step {step} (non-finite stress); lower engine.dt_safety")
             if progress and step - last_post >= 2000:
-                bar.set_postfix_str(f"{st.stage} dq={diff / 1e6:.0f} MPa cracks={st.cracks.n}", refresh=False)
+                slips = ""
+                if st.slips is not None:  # stick-slips so far against the stop rule's count
+                    slips = f" slips={st.slips.count(ld['stop_min_drop'])}/{ld['stop_after_slips']}"
+                bar.set_postfix_str(f"{st.stage} dq={diff / 1e6:.0f} MPa cracks={st.cracks.n}{slips}", refresh=False)
                 last_post = step
     finally:
         bar.close()
