@@ -12,6 +12,7 @@ significant after multiple-testing correction, and every warning), a key from th
 run labels ``R01``, ``R02``, ... used in the figures to the run names and parameters, and a
 figure index. It then holds the loading curves and fault-crack KDFs, a table of peak
 stress, stress drop, b and D2 per run against the reference ranges of Ye et al. (2024),
+the stick-slip cycles beside the Okubo FB03-087 laboratory fault (:func:`cycles_section`),
 the AE source mechanisms (a Hudson source-type plot of every event and the share of
 tensile, shear, implosive and CLVD events per run, :func:`source_mechanisms`),
 the dendrograms and B_k (raw, Holm and Benjamini–Hochberg p-values), the grain-scale
