@@ -33,7 +33,7 @@ def raw_okubo() -> dict[str, np.ndarray]:
     term = timing["mainshock_termination_all"].to_numpy()
     assert (timing["Stickslip_eventID"].to_numpy() == np.arange(1, 57)).all()
     assert (stats["stickslip_eventID"].to_numpy() == np.arange(1, 57)).all()
-    fore = np.array([((picks > term[i - 1]) & (picks < on[i])).sum() for i in range(1, 56 + 0)])
+    fore = np.array([((picks > term[i - 1]) & (picks < on[i])).sum() for i in range(1, 56)])
     return {"recurrence": np.diff(on), "drop": stats["macroshearstress_drop[MPa]"].to_numpy()[1:] * 1e6,
             "foreshocks": fore, "picks": picks, "on": on, "term": term}
 
