@@ -389,6 +389,7 @@ CAMPAIGN_OPTIONS: dict[str, dict[str, Option]] = {
         "n_jobs": Option("int", lo=1),
         "figures": Option("bool"),
         "progress": Option("bool"),
+        "per_cycle": Option("bool"),
     },
     "grains": {
         "window": Option("int", lo=1),

@@ -19,9 +19,26 @@ Written under the campaign directory (every file atomically):
                          are the runs in ``runs`` order)
   ``bk.parquet``         metric + :func:`labquake.trees.compare_trees` columns
   ``runs.parquet``       run, included, n_foreshock, n_mainshock, n_episodes, reason
+  ``cycles.parquet``     one row per stick-slip cycle of every run
+                         (:data:`labquake.cycle_stats.CYCLE_COLUMNS`): recurrence, static
+                         drop, b, D2, foreshocks, KDE episodes, cloud sizes; always written
+  ``b_cycle.parquet``    b against the time to the next mainshock, pooled over the complete
+                         cycles (:func:`labquake.cycle_stats.b_through_cycle`)
+  ``cycle_episodes.parquet``, ``cycle_clouds.parquet``  run, cycle + the episodes and
+                         clouds of each cycle on its own
 ``figures/``
   ``kdf_<run>.png``, ``loading_<run>.png``, ``seismicity.png``,
-  ``dendrograms_<metric>.png``, ``distances_<metric>.png``, ``bk_<metric>.png``
+  ``dendrograms_<metric>.png``, ``distances_<metric>.png``, ``bk_<metric>.png``,
+  ``b_cycle.png``
+
+Cycles and the trees. By default the across-run clouds and trees are per run, as before
+cycles were counted: a run's clouds come from segmenting all its fault cracks at once, so
+for a run with several stick-slips they mix cycles (the CLI says so). With
+``per_cycle=True`` (``labquake analyze --per-cycle``) every (run, cycle) whose two clouds
+hold ``min_events`` events is a leaf instead, named ``<run>#c<cycle>``: the distance,
+linkage and B_k tables then compare cycles across cycles and runs, and at least 3 such
+leaves are needed (however many runs). The per-run tables (``runs``, ``episodes``,
+``seismicity``, ``clouds``) are the same in both modes.
 
 Excluded runs (documented and reported, never silent): a run with no fault crack (no
 mainshock), no fault event in its mainshock episode, or a foreshock or mainshock cloud
@@ -120,6 +137,7 @@ def analyze_campaign(
     n_jobs: int | None = None,
     figures: bool = True,
     progress: bool = False,
+    per_cycle: bool = False,
 ) -> dict[str, Path]:
     """Analyse every complete run of ``campaign_dir`` (see the module docstring).
 
@@ -144,6 +162,8 @@ def analyze_campaign(
         Threads for the distance matrices.
     figures
         Write the PNG figures.
+    per_cycle
+        Make each (run, cycle) a leaf of the trees instead of each run (module docstring).
 
     Returns
     -------
@@ -165,11 +185,23 @@ def analyze_campaign(
     if int(min_events) < 1:
         raise ConfigError(f"min_events must be >= 1, got {min_events}")
     runs = find_runs(root)
-    if len(runs) < 3:
-        raise InsufficientDataError(
+
+    def too_few_runs() -> InsufficientDataError:
+        return InsufficientDataError(
             f"{root}: {len(runs)} complete run(s); the tree comparison needs at least 3 — run more or check the run status")
+
+    if not runs:
+        raise too_few_runs()
     adir, fdir = root / "analysis", root / "figures"
     written: dict[str, Path] = {}
+
+    # ---- cycles (every run, whatever the tree mode) -----------------------------------
+    cycles = _analyze_cycles(runs, progress=progress, bandwidth=bandwidth, grid=grid, prominence=prominence,
+                             max_fault_distance=max_fault_distance, paper_quirks=paper_quirks, n_boot=n_boot,
+                             seed=seed, min_events=min_events, per_cycle=per_cycle)
+    written.update(_write_cycles(cycles, adir, fdir, figures, n_boot=n_boot, seed=seed))
+    if len(runs) < 3 and not per_cycle:
+        raise too_few_runs()
 
     it = runs
     if progress:
@@ -234,14 +266,25 @@ def analyze_campaign(
 
             written["fig_seismicity"] = save(seismicity_figure(pd.DataFrame(stat_rows)), fdir / "seismicity.png")
 
-    if len(included) < 3:
+    if per_cycle:
+        clouds = {rc.table.loc[rc.table["cycle"] == k, "leaf"].iloc[0]: cl
+                  for rc in cycles.values() for k, cl in rc.clouds.items()
+                  if bool(rc.table.loc[rc.table["cycle"] == k, "in_trees"].iloc[0])}
+        included = list(clouds)
+        if len(included) < 3:
+            n_cyc = sum(len(rc.table) for rc in cycles.values())
+            raise InsufficientDataError(
+                f"{root}: only {len(included)} of {n_cyc} cycle(s) have both clouds with >= {min_events} events "
+                "(the per-cycle trees need 3); see analysis/cycles.parquet (notes) or analyse per run")
+    elif len(included) < 3:
         excl = "; ".join(f"{r['run']}: {r['reason']}" for r in run_rows if not r["included"])
         raise InsufficientDataError(
             f"{root}: only {len(included)} run(s) have both clouds with >= {min_events} events (need 3); "
             f"excluded: {excl or 'none'}")
+    else:
+        clouds = {n: per_run[n]["clouds"] for n in included}
 
     # ---- distances and trees --------------------------------------------------------
-    clouds = {n: per_run[n]["clouds"] for n in included}
     dist_tabs, link_tabs, bk_tabs = [], [], []
     mats = {}
     for metric in metrics:
@@ -275,6 +318,57 @@ def analyze_campaign(
                 distance_figure(D["foreshock"], D["mainshock"], included, metric), fdir / f"distances_{metric}.png")
             written[f"fig_bk_{metric}"] = save(bk_figure(bk, metric), fdir / f"bk_{metric}.png")
     return written
+
+
+def _analyze_cycles(runs, *, progress: bool, **kwargs) -> dict:
+    """run name -> :class:`labquake.cycle_stats.RunCycles` of every run."""
+    from labquake.cycle_stats import analyze_run_cycles
+
+    it = runs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(runs, desc="analyse cycles", unit="run")
+    return {rd.name: analyze_run_cycles(rd, **kwargs) for rd in it}
+
+
+def _write_cycles(cycles: dict, adir: Path, fdir: Path, figures: bool, *, n_boot: int, seed: int) -> dict[str, Path]:
+    """``cycles.parquet`` (always), ``b_cycle.parquet`` (empty when no complete cycle has
+    events before its mainshock), the per-cycle episodes and clouds, ``b_cycle.png``."""
+    from labquake.cycle_stats import b_through_cycle, empty_b_cycle, empty_cycles
+    from labquake.segment import episode_roles
+
+    out: dict[str, Path] = {}
+    tabs = [rc.table for rc in cycles.values() if len(rc.table)]
+    table = pd.concat(tabs, ignore_index=True) if tabs else empty_cycles()
+    out["cycles"] = atomic_write_parquet(adir / "cycles.parquet", table)
+    bev = [rc.b_events for rc in cycles.values() if len(rc.b_events)]
+    bc = b_through_cycle(pd.concat(bev, ignore_index=True), n_boot=n_boot, seed=seed) if bev else empty_b_cycle()
+    out["b_cycle"] = atomic_write_parquet(adir / "b_cycle.parquet", bc)
+    eps, cls = [], []
+    for run, rc in cycles.items():
+        for k, e in rc.episodes.items():
+            eps.append(e.assign(role=episode_roles(e), start=e["start"].astype(float), end=e["end"].astype(float),
+                                peak=e["peak"].astype(float), lever_arm=e["lever_arm"].astype(float))
+                       .assign(run=run, cycle=int(k)))
+        for k, c in rc.clouds.items():
+            for which in ("foreshock", "mainshock"):
+                cls.append(getattr(c, which).assign(run=run, cycle=int(k), leaf=c.run, cloud=which))
+    if eps:
+        ep = pd.concat(eps, ignore_index=True)
+        ep.attrs = {}
+        out["cycle_episodes"] = atomic_write_parquet(adir / "cycle_episodes.parquet",
+                                                     ep[["run", "cycle"] + [c for c in ep.columns if c not in ("run", "cycle")]])
+    if cls:
+        cl = pd.concat(cls, ignore_index=True)
+        front = ["run", "cycle", "leaf", "cloud"]
+        out["cycle_clouds"] = atomic_write_parquet(adir / "cycle_clouds.parquet", cl[front + [c for c in cl.columns if c not in front]])
+    if figures and np.isfinite(bc["b"].to_numpy(float)).any():
+        from labquake.viz.analysis_figures import save
+        from labquake.viz.cycle_figures import b_cycle_figure
+
+        out["fig_b_cycle"] = save(b_cycle_figure(bc), fdir / "b_cycle.png")
+    return out
 
 
 def _run_figures(runs, per_run, fdir: Path, bandwidth, grid) -> dict[str, Path]:

@@ -12,6 +12,7 @@ significant after multiple-testing correction, and every warning), a key from th
 run labels ``R01``, ``R02``, ... used in the figures to the run names and parameters, and a
 figure index. It then holds the loading curves and fault-crack KDFs, a table of peak
 stress, stress drop, b and D2 per run against the reference ranges of Ye et al. (2024),
+the stick-slip cycles beside the Okubo FB03-087 laboratory fault (:func:`cycles_section`),
 the AE source mechanisms (a Hudson source-type plot of every event and the share of
 tensile, shear, implosive and CLVD events per run, :func:`source_mechanisms`),
 the dendrograms and B_k (raw, Holm and Benjamini–Hochberg p-values), the grain-scale
@@ -103,6 +104,9 @@ FIGURE_SECTIONS: list[tuple[str, str]] = [
 STAGE_ORDER = ("prepare", "simulate", "analysis", "grains", "report")
 #: per-run figures, listed by name (the report shows overview figures of all runs instead)
 PER_RUN_PREFIXES = ("loading_", "kdf_")
+
+#: pipeline figures shown in the cycles section (not again under "Other figures")
+CYCLE_FIGURES = ("b_cycle",)
 
 #: reference shares of the grain-scale records (ye2024.md §1)
 GRAIN_REFERENCE = {
@@ -663,8 +667,10 @@ def _significance_headline(bk: pd.DataFrame, family: str, alpha: float) -> tuple
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "analysis": ("analysis/runs.parquet", "analysis/episodes.parquet", "analysis/seismicity.parquet",
                  "analysis/clouds.parquet", "analysis/distances.parquet", "analysis/linkage.parquet",
-                 "analysis/bk.parquet", "figures/seismicity*.png", "figures/distances_*.png",
-                 "figures/dendrograms_*.png", "figures/bk_*.png", "figures/kdf_*.png", "figures/loading_*.png"),
+                 "analysis/bk.parquet", "analysis/cycles.parquet", "analysis/b_cycle.parquet",
+                 "analysis/cycle_episodes.parquet", "analysis/cycle_clouds.parquet", "figures/seismicity*.png",
+                 "figures/distances_*.png", "figures/dendrograms_*.png", "figures/bk_*.png", "figures/kdf_*.png",
+                 "figures/loading_*.png", "figures/b_cycle.png"),
     "grains": ("analysis/grains_*.parquet", "figures/grains_*.png"),
 }
 
@@ -863,6 +869,9 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     add(figure(data, "Kernel density of fault-crack steps per run, with the episodes of the segmentation.",
                "fig-kdf", "Fault-crack KDFs") if data else '<p class="note">No fault crack.</p>')
 
+    # -- stick-slip cycles, beside the Okubo laboratory data -------------------------------------
+    add(cycles_section(campaign_dir, tables, own_figure, figure, stale_tables, stale))
+
     # -- AE source mechanisms ------------------------------------------------------------------
     add('<h2 id="source-mechanisms">AE source mechanisms</h2>')
     sm = source_mechanisms(runs)
@@ -882,7 +891,8 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
         add('<p class="note">No run has AE events.</p>')
 
     # -- analysis figures ------------------------------------------------------------------
-    pngs = sorted(p for p in figdir.glob("*.png") if not p.name.startswith((OWN_PREFIX, *PER_RUN_PREFIXES))) if figdir.is_dir() else []
+    pngs = sorted(p for p in figdir.glob("*.png")
+                  if not p.name.startswith((OWN_PREFIX, *PER_RUN_PREFIXES, *CYCLE_FIGURES))) if figdir.is_dir() else []
     for prefix, title in FIGURE_SECTIONS:
         figs = [p for p in pngs if p.name.startswith(prefix)]
         pngs = [p for p in pngs if p not in figs]
@@ -956,6 +966,101 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
     )
     atomic_write_text(out, doc)
     return out
+
+
+#: how the cycles of the two data sets are defined (the report's and docs/cycles.md's words)
+CYCLE_DEFINITIONS = (
+    "<b>Simulated</b>: a stick-slip is a slip event of <code>slips.parquet</code> with a static drop of at least "
+    "<code>loading.stop_min_drop</code>; a cycle runs from the end of one stick-slip to the end of the next "
+    "(labquake.cycles). The drop is the differential-stress static drop; foreshocks are the fault AE events "
+    "(on the fault, within 10 mm of its plane) between the previous stick-slip's end and this onset; the KDE "
+    "segments each cycle's fault cracks (the campaign's bandwidth, in steps). "
+    "<b>Okubo FB03-087</b> (4 m biaxial granite fault, Okubo et al., MIT licence; "
+    "<code>tests/data/okubo-4m-fb03-087</code>): the 56 mainshocks of <code>mainshock_timing</code> (onset "
+    "<code>mainshock_onset_all</code>, end <code>mainshock_termination_all</code>), so 55 cycles between two "
+    "stick-slips; the drop is the macroscopic shear-stress drop of <code>stickslip_macroscopic_stats</code>; "
+    "foreshocks are the visually picked gouge events (<code>picktime</code>) between the previous stick-slip's end "
+    "and this onset (the picks were searched near the stick-slips only); the KDE segments each cycle's picks "
+    "(σ = 0.15 s). Compared: cycles between two stick-slips (a recurrence is defined); recurrence and drop are "
+    "divided by their run's mean before the CV, since the scales differ."
+)
+
+
+def cycles_section(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataFrame], own_figure=None, figure=None,
+                   stale_tables: set[str] | frozenset[str] = frozenset(), stale: Mapping[str, str] | None = None,
+                   okubo_dir: str | os.PathLike | None = None) -> str:
+    """The "Stick-slip cycles" section: the simulated cycles (``analysis/cycles.parquet``)
+    beside the Okubo FB03-087 laboratory data (:func:`labquake.cycle_stats.compare_cycles`),
+    their distributions, and b through the seismic cycle (``figures/b_cycle.png``).
+
+    When every run has a single cycle the comparison is one line; a missing analysis is
+    one line too. ``own_figure(name, png)`` and ``figure(png, caption, anchor, title,
+    stale)`` are :func:`write_report`'s (saving into figures/ and the figure index);
+    without them figures are embedded directly.
+    """
+    from labquake import cycle_stats as cs
+
+    campaign_dir = Path(campaign_dir)
+    stale = stale or {}
+    own_figure = own_figure or (lambda name, data: data)
+    figure = figure or (lambda data, caption, anchor, title, is_stale=False: _img(data, caption, anchor=anchor,
+                                                                                   stale=is_stale))
+    out = ['<h2 id="cycles">Stick-slip cycles, beside the Okubo FB03-087 laboratory fault</h2>']
+    cyc = tables.get("cycles")
+    if cyc is None or not set(cs.CYCLE_COLUMNS) <= set(cyc.columns):
+        out.append('<p class="note">Not computed: run <code>labquake analyze CAMPAIGN_DIR</code> (it writes '
+                   "analysis/cycles.parquet).</p>")
+        return "\n".join(out)
+    mark = f"{_STALE} " if "cycles" in stale_tables else ""
+    summ = cs.cycles_summary(cyc)
+    sim = cs.comparison_set(cyc)
+    if not len(sim):
+        out.append(f"<p>{mark}Every run has a single stick-slip cycle ({summ['n_cycles']} complete cycle(s) in "
+                   f"{summ['n_runs']} run(s)), so there is no recurrence or cycle-to-cycle variability to compare "
+                   "with the laboratory; a cycles campaign (<code>simulations/cycles.toml</code>) has them.</p>")
+    else:
+        lab, lab_note = pd.DataFrame(), ""
+        okubo = Path(okubo_dir) if okubo_dir is not None else cs.default_okubo_dir()
+        try:
+            lab = cs.okubo_cycles(okubo) if okubo is not None else lab
+            if okubo is None:
+                lab_note = "the Okubo data set was not found (set LABQUAKE_OKUBO_DIR); its column is empty. "
+        except LabquakeError as exc:
+            lab_note = f"the Okubo data could not be read ({exc}); its column is empty. "
+        if lab.empty:
+            lab = pd.DataFrame(columns=["run", "recurrence", "static_drop", "n_foreshocks", "n_episodes",
+                                        "n_foreshock_episodes", "kde_mainshock_at_slip"])
+        table = cs.format_comparison(cs.compare_cycles(sim, lab)).rename(columns={"okubo": "Okubo FB03-087"})
+        out.append(f"<p>{mark}{len(sim)} simulated cycle(s) between two stick-slips in {sim['run'].nunique()} run(s) "
+                   f"(of {summ['n_cycles']} complete cycles); the figures below are printed whether or not they "
+                   "agree with the laboratory.</p>")
+        out.append(_table(table[["quantity", "simulated", "Okubo FB03-087", "how"]], max_rows=100))
+        if lab_note:
+            out.append(f'<p class="warn">{_e(lab_note)}</p>')
+        out.append(f'<p class="note">{CYCLE_DEFINITIONS} The same table in markdown: '
+                   "<code>python analysis/cycles_vs_okubo.py CAMPAIGN_DIR</code>.</p>")
+        try:
+            from labquake.viz.cycle_figures import cycle_comparison_figure
+
+            fig = cycle_comparison_figure(cs.distribution_data(sim), cs.distribution_data(lab))
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            FigureCanvasAgg(fig)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            data = own_figure(f"{OWN_PREFIX}cycles.png", buf.getvalue())
+            out.append(figure(data, "Recurrence and stress drop over their run's mean (ECDF) and the foreshock count "
+                              "per cycle: simulated cycles (blue) beside Okubo FB03-087 (orange).", "fig-cycles",
+                              "Cycles beside Okubo FB03-087"))
+        except ImportError:  # pragma: no cover - matplotlib is a dependency
+            pass
+    b_png = campaign_dir / "figures" / "b_cycle.png"
+    if b_png.is_file():
+        out.append(figure(b_png.read_bytes(), "b (Aki–Utsu above the maximum-curvature Mc, ± bootstrap sd) against "
+                          "the time to the next mainshock as a fraction of the cycle, pooled over every complete "
+                          "cycle (analysis/b_cycle.parquet). The laboratory observation is that b falls before "
+                          "failure.", "fig-b_cycle", "b through the seismic cycle", "figures/b_cycle.png" in stale))
+    return "\n".join(out)
 
 
 def forecast_section(campaign_dir: str | os.PathLike) -> str:
@@ -1037,5 +1142,6 @@ def _read_json(path: Path, warn: list[str] | None = None) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "mainshock_stats", "bk_significance", "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
+__all__ = ["REFERENCE", "Reference", "STAGE_OUTPUTS", "mainshock_stats", "bk_significance", "cycles_section",
+           "force_network_image", "forecast_section", "kdf_figure", "loading_figure",
            "per_run_table", "stage_outputs", "stick_slip_stats", "write_report"]

@@ -32,13 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--square-quirk", action="store_true",
                         help="link the square distance matrices as observations (reference code quirk)")
     parser.add_argument("--jobs", type=int, default=None, help="threads for the distance matrices (default: all cores)")
+    parser.add_argument("--per-cycle", action="store_true", default=None,
+                        help="make each (run, stick-slip cycle) a leaf of the trees instead of each run "
+                             "(analysis/cycles.parquet is written either way)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 #: built-in defaults of the options a campaign's [campaign.analysis] table may set
 _DEFAULTS = {"metrics": "hausdorff,chamfer,emd", "method": "single", "null": "permutation", "n_perm": 1000, "seed": 0,
-             "bandwidth": "2000", "grid": 20.0, "prominence": 0.05, "min_events": 2, "n_boot": 200}
+             "bandwidth": "2000", "grid": 20.0, "prominence": 0.05, "min_events": 2, "n_boot": 200,
+             "per_cycle": False}
 
 
 def _campaign_analysis_options(campaign_dir: str) -> dict:
@@ -93,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         args.campaign_dir, metrics=metrics, n_perm=args.n_perm, seed=args.seed, method=args.method, null=args.null,
         bandwidth=bandwidth, grid=grid, prominence=args.prominence, paper_quirks=args.paper_quirks,
         square_quirk=args.square_quirk, min_events=args.min_events, n_boot=args.n_boot, n_jobs=args.jobs,
-        figures=not args.no_figures, progress=not args.quiet,
+        figures=not args.no_figures, progress=not args.quiet, per_cycle=bool(args.per_cycle),
     )
     runs = pd.read_parquet(paths["runs"])
     excluded = runs.loc[~runs["included"]]
@@ -105,8 +109,39 @@ def run(args: argparse.Namespace) -> int:
         for metric, g in bk.groupby("metric", sort=False):
             sig = g.loc[g["p_holm"] < 0.05, "k"].tolist()
             print(f"  {metric}: B_k significant (Holm p < 0.05) at k = {sig if sig else 'none'}")
+    if "cycles" in paths:
+        for line in _cycles_lines(pd.read_parquet(paths["cycles"]), bool(args.per_cycle)):
+            print(f"  {line}")
     tables = sorted(p for k, p in paths.items() if not k.startswith("fig_"))
     figs = sorted(p for k, p in paths.items() if k.startswith("fig_"))
     print(f"  wrote {len(tables)} tables under {tables[0].parent if tables else '-'}"
           + (f" and {len(figs)} figures under {figs[0].parent}" if figs else ""))
     return 0
+
+
+def _cycles_lines(cycles, per_cycle: bool) -> list[str]:
+    """What ``analysis/cycles.parquet`` holds, in a few lines."""
+    import math
+
+    from labquake.cycle_stats import cycles_summary
+
+    s = cycles_summary(cycles)
+    if not s["n_cycles"]:
+        return [f"cycles: no complete stick-slip cycle in {s['n_runs']} run(s) (analysis/cycles.parquet is empty)"]
+
+    def num(v: float) -> str:
+        return "n/a" if math.isnan(v) else f"{v:.2f}"
+
+    out = [f"cycles: {s['n_cycles']} complete cycle(s) in {s['n_runs']} run(s), at most {s['max_cycles']} per run; "
+           f"{s['n_intervals']} recurrence interval(s), recurrence CV {num(s['recurrence_cv'])}, "
+           f"stress-drop CV {num(s['drop_cv'])} (within-run)"]
+    if s["n_b_nan"] or s["n_d2_nan"]:
+        top = sorted(s["reasons"].items(), key=lambda kv: -kv[1])[:3]
+        out.append(f"cycles too small: b NaN in {s['n_b_nan']}, D2 NaN in {s['n_d2_nan']} "
+                   f"({'; '.join(f'{n}x {r}' for r, n in top)})")
+    if per_cycle:
+        out.append(f"trees: {int(cycles['in_trees'].sum())} (run, cycle) leaves of {len(cycles)} cycle(s)")
+    elif s["max_cycles"] > 1:
+        out.append("note: runs with several cycles enter the run-level trees as one whole-run catalog; "
+                   "--per-cycle makes each (run, cycle) a leaf")
+    return out

@@ -29,7 +29,7 @@ import pandas as pd
 
 from labquake.errors import DataFormatError, InsufficientDataError, RunStateError, SchemaError
 
-__all__ = ["Record", "find_mainshocks", "run_record", "okubo_record", "is_okubo_dir", "OKUBO_FILES"]
+__all__ = ["Record", "find_mainshocks", "run_record", "okubo_record", "okubo_table", "is_okubo_dir", "OKUBO_FILES"]
 
 #: files of the Okubo FB03-087 data set (tests/data/okubo-4m-fb03-087)
 OKUBO_FILES = {
@@ -183,6 +183,19 @@ def _csv(path: Path, **kw) -> pd.DataFrame:
         return pd.read_csv(io.StringIO("\n".join(keep)), skipinitialspace=True, **kw)
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataFormatError(f"{path}: {exc}") from None
+
+
+def okubo_table(path, which: str) -> pd.DataFrame:
+    """One file of the Okubo FB03-087 data set as read for :func:`okubo_record`: ``which``
+    is a key of :data:`OKUBO_FILES` (``timing``, ``picks``, ``catalog``, ``stats``); comment
+    lines and empty rows are dropped, CR line endings accepted."""
+    p = Path(path)
+    if which not in OKUBO_FILES:
+        raise SchemaError(f"Okubo file {which!r} is unknown; use one of {', '.join(OKUBO_FILES)}")
+    if not is_okubo_dir(p):
+        missing = [f for f in OKUBO_FILES.values() if not (p / f).is_file()]
+        raise RunStateError(f"{p}: not the Okubo FB03-087 data set (missing {', '.join(missing)})")
+    return _csv(p / OKUBO_FILES[which])
 
 
 def okubo_record(path) -> Record:

@@ -30,16 +30,25 @@ REFERENCE_RANGES = {"b": (0.99, 0.27, 0.61, 1.67), "d2": (1.72, 0.15, 1.42, 1.95
 
 
 _RUN_NUMBER = __import__("re").compile(r"^run-(\d+)(?:_|$)")
+#: a (run, cycle) leaf name, labquake.cycle_stats.leaf_name
+_CYCLE_LEAF = __import__("re").compile(r"^(.*)#c(\d+)$")
 
 
 def short_labels(names) -> list[str]:
     """Short labels ``R01``, ``R02``, ... for run names, for figure ticks (the report has the key).
 
     A campaign run ``run-<NN>_...`` is ``R<NN>`` whatever else is plotted with it, so a label
-    means the same run in every figure. Other names are numbered in sorted order. Labels
-    are made unique.
+    means the same run in every figure. Other names are numbered in sorted order. A
+    (run, cycle) leaf ``<run>#c<k>`` of the per-cycle trees is its run's label and ``c<k>``
+    (``R01c3``). Labels are made unique.
     """
     names = [str(n) for n in names]
+    leaves = [_CYCLE_LEAF.match(n) for n in names]
+    if any(leaves):  # (run, cycle) leaves of the per-cycle trees: the run's label + c<cycle>
+        bases = [m.group(1) if m else n for m, n in zip(leaves, names)]
+        uniq = list(dict.fromkeys(bases))
+        lab = dict(zip(uniq, short_labels(uniq)))
+        return _unique([lab[b] + (f"c{int(m.group(2))}" if m else "") for b, m in zip(bases, leaves)])
     nums = [_RUN_NUMBER.match(n) for n in names]
     width = max(2, len(str(len(names))))
     if all(nums):
@@ -48,6 +57,10 @@ def short_labels(names) -> list[str]:
     else:
         rank = {n: i for i, n in enumerate(sorted(set(names)), 1)}
         out = [f"R{rank[n]:0{width}d}" for n in names]
+    return _unique(out)
+
+
+def _unique(out: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for i, lab in enumerate(out):  # duplicates (a run listed twice) get a suffix
         seen[lab] = seen.get(lab, 0) + 1
