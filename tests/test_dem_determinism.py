@@ -14,6 +14,7 @@ from labquake.dem import (
     SmoothJoint,
 )
 from labquake.dem.lattice import fcc_cylinder
+from dem_support import run_collect
 
 NORMAL = (np.sqrt(3) / 2, 0.0, 0.5)  # 30 degree saw cut: sqrt(3) x + z = 0 through the centre
 
@@ -56,18 +57,10 @@ def _all_close_identical(a: dict, b: dict, skip=()):
         assert np.array_equal(a[k], b[k]), f"array {k} differs"
 
 
-def _run_collect(eng, chunks, size):
-    cracks = []
-    for _ in range(chunks):
-        eng.run(size)
-        cracks.append(eng.pop_cracks())
-    return {k: np.concatenate([c[k] for c in cracks]) for k in cracks[0]}
-
-
 @pytest.fixture(scope="module")
 def reference():
     eng = _bonded()
-    cr = _run_collect(eng, 8, 50)
+    cr = run_collect(eng, 8, 50)
     return eng, cr
 
 
@@ -83,23 +76,23 @@ def test_scenario_is_not_trivial(reference):
 def test_checkpoint_restart_is_bit_identical(reference):
     eng_ref, cr_ref = reference
     eng = _bonded()
-    cr1 = _run_collect(eng, 4, 50)
+    cr1 = run_collect(eng, 4, 50)
     state = eng.state_dict()
     eng2 = Engine.from_state_dict(state)
-    cr2 = _run_collect(eng2, 4, 50)
+    cr2 = run_collect(eng2, 4, 50)
     cr = {k: np.concatenate([cr1[k], cr2[k]]) for k in cr1}
     _all_close_identical(eng_ref.state_dict(), eng2.state_dict())
     for k in cr_ref:
         assert np.array_equal(cr_ref[k], cr[k]), k
     # and the original engine, continued, agrees as well
-    _run_collect(eng, 4, 50)
+    run_collect(eng, 4, 50)
     _all_close_identical(eng_ref.state_dict(), eng.state_dict())
 
 
 def test_chunking_does_not_matter(reference):
     eng_ref, cr_ref = reference
     eng = _bonded()
-    cr = _run_collect(eng, 40, 10)
+    cr = run_collect(eng, 40, 10)
     _all_close_identical(eng_ref.state_dict(), eng.state_dict())
     for k in cr_ref:
         assert np.array_equal(cr_ref[k], cr[k]), k
@@ -112,7 +105,7 @@ def test_two_threads_identical_to_one(reference):
         pytest.skip("numba has a single thread here")
     eng_ref, cr_ref = reference
     eng = _bonded(n_threads=2)
-    cr = _run_collect(eng, 8, 50)
+    cr = run_collect(eng, 8, 50)
     _all_close_identical(eng_ref.state_dict(), eng.state_dict(), skip=("cnt", "meta"))
     for k in cr_ref:
         assert np.array_equal(cr_ref[k], cr[k]), k

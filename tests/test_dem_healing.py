@@ -28,6 +28,7 @@ from labquake.dem import (
     fault_healing,
 )
 from labquake.errors import ParameterError
+from dem_support import run_collect
 
 R = 1e-3
 RHO = 2650.0
@@ -407,18 +408,10 @@ def _faulted_sample(n_threads=1):
     return eng
 
 
-def _collect(eng, chunks, size):
-    parts = []
-    for _ in range(chunks):
-        eng.run(size)
-        parts.append(eng.pop_cracks())
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
 @pytest.fixture(scope="module")
 def faulted():
     eng = _faulted_sample()
-    return eng, _collect(eng, 10, 100)
+    return eng, run_collect(eng, 10, 100)
 
 
 def test_healing_sample_heals_and_re_ruptures(faulted):
@@ -433,13 +426,13 @@ def test_healing_sample_checkpoint_and_threads_are_bit_identical(faulted):
 
     eng_ref, cr_ref = faulted
     eng = _faulted_sample()
-    cr1 = _collect(eng, 5, 100)
+    cr1 = run_collect(eng, 5, 100)
     resumed = Engine.from_state_dict(eng.state_dict())
-    cr2 = _collect(resumed, 5, 100)
+    cr2 = run_collect(resumed, 5, 100)
     runs = [({k: np.concatenate([cr1[k], cr2[k]]) for k in cr1}, resumed, ())]
     if numba.config.NUMBA_NUM_THREADS >= 2:
         two = _faulted_sample(n_threads=2)
-        runs.append((_collect(two, 10, 100), two, ("cnt", "meta")))
+        runs.append((run_collect(two, 10, 100), two, ("cnt", "meta")))
     sr = eng_ref.state_dict()
     for cr, e, skip in runs:
         for k in cr_ref:
