@@ -1099,11 +1099,22 @@ def calibrate(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        # longest first (the triaxials run to max_strain, the more confined the longer;
+        # tension is the shortest), so that no long test starts last and the workers
+        # finish together; the results keep the tests' order
+        order = sorted(range(len(jobs_list)), key=lambda k: _expected_cost(jobs_list[k][2]), reverse=True)
         with ProcessPoolExecutor(max_workers=int(jobs), mp_context=mp.get_context("spawn")) as pool:
-            results = list(pool.map(_job, jobs_list))
+            futures = {k: pool.submit(_job, jobs_list[k]) for k in order}
+            results = [futures[k].result() for k in range(len(jobs_list))]
     else:
         results = [_job(a) for a in jobs_list]
     return write_report(out, cfg, seeds, specs, settings, results, wall_time_s=time.perf_counter() - t0)
+
+
+def _expected_cost(spec: CalibrationTest) -> tuple[int, float]:
+    """A sort key for a test's expected run time: triaxial (by confinement), then UCS,
+    then tension."""
+    return ({"triaxial": 2, "ucs": 1}.get(spec.kind, 0), spec.confinement)
 
 
 def _per_seed_properties(results: list[dict[str, Any]], seeds: Sequence[int], specs: Sequence[CalibrationTest]) -> dict[str, list]:
