@@ -114,7 +114,9 @@ W_CMARG = 33
 # particles of side s. Segment 0 is centred at (W_CX, W_CY), segment 1 at (W_JCX1, W_JCY1);
 # W_JG*: the lateral force of segment s on its block (last wall step), W_JN*: its contacts;
 # (W_JQX, W_JQY): the target lateral force on block 0 per unit σ_c·π·R² (uniform pressure
-# on a saw-cut block's lateral surface; block 1: minus that)
+# on a saw-cut block's lateral surface; block 1: minus that); W_JAXIS 1: the segments float
+# along the unit vector (W_JEX, W_JEY) only (the fault's horizontal dip direction, that of
+# the blocks' offset; across it they stay put, as the wall), 0: in both directions (no fault)
 W_JCX1 = 40
 W_JCY1 = 41
 W_JGX0 = 42
@@ -125,6 +127,9 @@ W_JN0 = 46
 W_JN1 = 47
 W_JQX = 48
 W_JQY = 49
+W_JEX = 50
+W_JEY = 51
+W_JAXIS = 52
 NWAL = 56
 #: length of the wall vector before the jacket's slots (state dicts of older labquake)
 NWAL_OLD = 40
@@ -1405,7 +1410,14 @@ def _center_jacket(wal, dt):
     does not depend on where the block sits, so the segments float with the blocks and
     resist no lateral offset. Servo as the radius's: a centre shift Δc changes the
     segment's force on its block by about kn·(N_s/2)·Δc (N_s contacts around the
-    segment), so Δc = −gain·2·(G_s − F_s)/(kn·N_s), at most ``W_CVMAX``·dt."""
+    segment), so Δc = −gain·2·(G_s − F_s)/(kn·N_s), at most ``W_CVMAX``·dt.
+
+    With a fault (``W_JAXIS`` 1) the centres move along the dip direction (W_JEX, W_JEY)
+    only: the thrust is fixed in the lab frame (as the joint's normal), so segments that
+    also followed the blocks along strike would turn a rigid spin φ of the sample about
+    its axis into the couple H·Δ·φ (H the thrust, Δ the segments' offset), which spins
+    it up (frictionless walls and platens hold no spin back); held along strike, a spin
+    meets the restoring couple of the segment contacts instead."""
     kn = wal[W_CKN]
     g = wal[W_CGAIN]
     step_max = wal[W_CVMAX] * dt
@@ -1413,6 +1425,9 @@ def _center_jacket(wal, dt):
     fs = wal[W_CSIG] * math.pi * R * R
     tx = fs * wal[W_JQX]
     ty = fs * wal[W_JQY]
+    along = wal[W_JAXIS] != 0.0
+    ux = wal[W_JEX]
+    uy = wal[W_JEY]
     for seg in range(2):
         if seg == 0:
             ex = wal[W_JGX0] - tx
@@ -1422,6 +1437,10 @@ def _center_jacket(wal, dt):
             ex = wal[W_JGX1] + tx
             ey = wal[W_JGY1] + ty
             nc = max(wal[W_JN1], 1.0)
+        if along:
+            ee = ex * ux + ey * uy
+            ex = ee * ux
+            ey = ee * uy
         c = -2.0 * g / (kn * nc)
         dx = c * ex
         dy = c * ey

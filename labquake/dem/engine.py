@@ -291,6 +291,11 @@ class Engine:
                                      "surface (its normal must not be perpendicular to the axis)")
             wal[K.W_JQX] = n01[0] / abs(n01[2])
             wal[K.W_JQY] = n01[1] / abs(n01[2])
+            nh = math.sqrt(n01[0] * n01[0] + n01[1] * n01[1])
+            if nh > 0.0:  # float along the dip direction only (a horizontal fault: no thrust, free)
+                wal[K.W_JAXIS] = 1.0
+                wal[K.W_JEX] = n01[0] / nh
+                wal[K.W_JEY] = n01[1] / nh
 
         cnt = np.zeros(K.NCNT, dtype=np.int64)
         cnt[K.C_SORTEV] = sort_every

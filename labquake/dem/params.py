@@ -285,8 +285,12 @@ class ConfiningCylinder:
     a joint). That force does not depend on where the block sits, so the segments follow
     the blocks' lateral offset without resisting it, as the jacket of a triaxial cell
     under constant fluid pressure does, while each block is confined by a smooth rigid
-    wall. The fault plane must cross the lateral surface between the platens.
-    ``max_velocity`` also bounds the centres' speed.
+    wall. The segments float along the fault's horizontal dip direction, the direction of
+    the blocks' offset; along strike they stay put as the wall does (a thrust fixed in
+    the lab frame on segments free in both directions would spin the sample about its
+    axis). Without a joint the one segment floats freely at zero net force. The fault
+    plane must cross the lateral surface between the platens. ``max_velocity`` also
+    bounds the centres' speed.
     """
 
     radius: float
