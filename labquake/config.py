@@ -104,7 +104,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "loading": {
         "confining_stress": 150e6,  # Pa
-        "confinement": "wall",  # "wall": servo-controlled rigid cylinder (PFC triaxial); "pressure": engine membrane
+        # "wall": servo-controlled rigid cylinder (PFC triaxial); "jacket": the same cylinder split into two
+        # floating segments, one per fault block, that follow the blocks' lateral offset (docs/stick-slip.md);
+        # "pressure": engine membrane
+        "confinement": "wall",
         "consolidation_ramp_steps": 3000,  # confining stress ramped up linearly over these steps
         "consolidation_tolerance": 0.02,  # relative error of axial and radial stress
         "consolidation_ke_ratio": 2e-4,  # ... and kinetic / elastic energy below this (at rest)
@@ -339,7 +342,8 @@ def _validate(cfg: dict[str, Any]) -> None:
         _require(ld[key] >= 0, f"loading.{key} must be >= 0, got {ld[key]}")
     _require(ld["consolidation_max_steps"] >= ld["consolidation_min_steps"], "loading.consolidation_max_steps must be >= loading.consolidation_min_steps")
     _require(ld["max_steps"] > ld["consolidation_max_steps"], f"loading.max_steps ({ld['max_steps']}) must exceed loading.consolidation_max_steps ({ld['consolidation_max_steps']})")
-    _require(ld["confinement"] in ("wall", "pressure"), f"loading.confinement must be 'wall' or 'pressure', got {ld['confinement']!r}")
+    _require(ld["confinement"] in ("wall", "jacket", "pressure"),
+             f"loading.confinement must be 'wall', 'jacket' or 'pressure', got {ld['confinement']!r}")
     _require(e["dt"] >= 0.0, f"engine.dt must be >= 0 (0 = automatic), got {e['dt']}")
     _require(0.0 < e["dt_safety"] <= 1.0, f"engine.dt_safety must lie in (0, 1], got {e['dt_safety']}")
     _require(0.0 <= e["damping_ratio"] < 1.0, f"engine.damping_ratio must lie in [0, 1), got {e['damping_ratio']}")

@@ -43,7 +43,7 @@ def test_defaults_are_filled_and_input_not_mutated():
         ({"loading": {"platen_velocity": "fast"}}, "number"),
         ({"loading": 3}, "table"),
         ({"recording": {"snapshot_steps": [10, -1]}}, "snapshot_steps"),
-        ({"loading": {"confinement": "rubber"}}, "confinement"),
+        ({"loading": {"confinement": "rubber"}}, "loading.confinement must be 'wall', 'jacket' or 'pressure'"),
         ({"rock": {"bond_model": "glue"}}, "rock.bond_model"),
         ({"rock": {"bond_model": 3}}, "rock.bond_model"),
         ({"rock": {"moment_factor": 1.5}}, "rock.moment_factor"),
@@ -71,6 +71,11 @@ def test_invalid_configs_raise_one_line_config_errors(raw, needle):
     msg = str(ei.value)
     assert needle in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("mode", ["wall", "jacket", "pressure"])
+def test_confinement_modes_resolve(mode):
+    assert resolve_config({"loading": {"confinement": mode}})["loading"]["confinement"] == mode
 
 
 def test_campaign_table_is_accepted_and_dropped():

@@ -70,7 +70,7 @@ def test_frame_spring_platen_balances_particle_force():
     assert b["platen_force_top"] > f_before
 
 
-@pytest.mark.parametrize("mode", ["wall", "pressure"])
+@pytest.mark.parametrize("mode", ["wall", "pressure", "jacket"])
 def test_wall_contacts_are_the_wall_forces_the_particles_felt(mode):
     """Per particle: the last step's total force = contact forces + wall_contacts() forces;
     per wall: the sums are the platen forces and the lateral force of the wall kernel."""
@@ -94,10 +94,13 @@ def test_wall_contacts_are_the_wall_forces_the_particles_felt(mode):
     assert -wc["force"][top, 2].sum() == pytest.approx(b["platen_force_top"], rel=1e-12)
     assert top.sum() == b["n_platen_contacts_top"] and bottom.sum() > 0
     # lateral forces point inward, act on the boundary, and sum to the confining force
-    rho = np.hypot(wc["point"][lat, 0], wc["point"][lat, 1])
-    radial = np.einsum("ij,ij->i", wc["force"][lat, :2], wc["point"][lat, :2]) / rho
+    # (jacket: radially from the centre of the particle's segment; one block here, side 0)
+    c = np.array([b["jacket_center_0_x"], b["jacket_center_0_y"]]) if mode == "jacket" else np.zeros(2)
+    rel = wc["point"][lat, :2] - c
+    rho = np.hypot(rel[:, 0], rel[:, 1])
+    radial = np.einsum("ij,ij->i", wc["force"][lat, :2], rel) / rho
     assert np.all(radial < 0) and np.all(wc["force"][lat, 2] == 0.0)
-    area = 2 * np.pi * b["cylinder_radius"] * (b["z_top"] - b["z_bottom"]) if mode == "wall" else None
+    area = 2 * np.pi * b["cylinder_radius"] * (b["z_top"] - b["z_bottom"]) if mode in ("wall", "jacket") else None
     if area is not None:
         assert -radial.sum() / area == pytest.approx(b["confining_stress"], rel=1e-9)
         assert np.allclose(rho, b["cylinder_radius"])

@@ -32,10 +32,12 @@ def _pair(joint=None, contact=None, gap=0.0, damping_ratio=0.0, local_damping=0.
 
 
 # ----------------------------------------------------------------------------- (a) a run
-@pytest.fixture(scope="module", params=["parallel", "flat_joint"])
+@pytest.fixture(scope="module", params=["parallel", "flat_joint", "jacket"])
 def tiny_run(request, tmp_path_factory):
     """The tiny triaxial run of tests/test_experiment.py (consolidation, axial loading and,
-    with parallel bonds, a dynamic slip of the weak fault around step 2500)."""
+    with parallel bonds, a dynamic slip of the weak fault around step 2500); ``jacket``:
+    parallel bonds in the floating split cylinder (``loading.confinement = "jacket"``),
+    whose segments move laterally with the blocks and do work."""
     from test_experiment import TINY
 
     from labquake.experiment import simulate
@@ -45,6 +47,8 @@ def tiny_run(request, tmp_path_factory):
     cfg["recording"] = dict(cfg["recording"], snapshot_final=False)
     if request.param == "flat_joint":
         cfg["rock"] = dict(cfg["rock"], bond_model="flat_joint", radius_multiplier=0.6, modulus=140e9)
+    if request.param == "jacket":
+        cfg["loading"] = dict(cfg["loading"], confinement="jacket")
     return request.param, simulate(cfg, tmp_path_factory.mktemp("energy") / request.param, progress=False)
 
 
@@ -72,7 +76,7 @@ def test_budget_closes_over_the_whole_run(tiny_run):
     assert worst <= 0.01 * w, f"{kind}: |residual| up to {worst:.3g} J of {w:.3g} J boundary work"
 
 
-@pytest.mark.parametrize("tiny_run", ["parallel"], indirect=True)  # the flat-jointed tiny sample does not slip in 6000 steps
+@pytest.mark.parametrize("tiny_run", ["parallel", "jacket"], indirect=True)  # the flat-jointed tiny sample does not slip in 6000 steps
 def test_budget_closes_in_the_dynamic_slip(tiny_run):
     kind, run = tiny_run
     e = run.read_table("energy")

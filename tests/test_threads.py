@@ -24,9 +24,10 @@ SPECIMEN = ROOT / "tests" / "data" / "paper_specimen.npz"
 TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips", "energy")
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, confinement: str = "wall") -> Path:
     cfg = load_config(ROOT / "simulations" / "paper.toml")
     cfg["specimen"]["file"] = str(SPECIMEN)
+    cfg["loading"]["confinement"] = confinement
     # fast platen: cracks and AE events within a few thousand steps
     cfg["loading"].update(consolidation_max_steps=1200, consolidation_min_steps=600, consolidation_ramp_steps=600,
                           max_steps=3000, platen_velocity=4.0, min_axial_steps=100)
@@ -56,8 +57,9 @@ def test_parallel_min_pairs_is_forced_by_threads():
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_paper_specimen_on_one_and_two_threads_gives_identical_tables(tmp_path):
-    cfg = _config(tmp_path)
+@pytest.mark.parametrize("confinement", ["wall", "jacket"])
+def test_paper_specimen_on_one_and_two_threads_gives_identical_tables(tmp_path, confinement):
+    cfg = _config(tmp_path, confinement)
     one = _simulate(cfg, tmp_path / "one", 1)
     two = _simulate(cfg, tmp_path / "two", 2)
     m1, m2 = one.read_meta(), two.read_meta()
@@ -65,5 +67,8 @@ def test_paper_specimen_on_one_and_two_threads_gives_identical_tables(tmp_path):
     assert m2["engine"]["n_threads"] == 2 and m2["engine"]["threaded_path"] and m2["engine"]["parallel_min_pairs"] == 0
     assert m2["specimen"]["n_particles"] > 1000 and m2["engine"]["n_pairs"] > 3000  # paper size
     assert m2["counts"]["cracks"] > 0 and m2["counts"]["events"] > 0
+    assert m2["engine"]["lateral_boundary"] == confinement
+    if confinement == "jacket":  # the segments moved, identically
+        assert m1["engine"]["jacket"] == m2["engine"]["jacket"] and m2["engine"]["jacket"]["offset_x"] != 0.0
     for name in TABLES:
         pd.testing.assert_frame_equal(one.read_table(name), two.read_table(name), check_exact=True, obj=name)

@@ -83,6 +83,12 @@ Walls
   triaxial cell does. The confining stress then equals the target by construction
   (reported from the applied boundary forces). ``mode="wall"`` gives a rigid frictionless
   cylinder whose radius is servo-controlled (PFC servo, gain ≤ 0.5) to the target stress.
+  ``mode="jacket"``: that wall split into two coaxial rigid segments, one per fault block
+  (``side``), of the common servo radius; each segment's centre floats along the fault's
+  horizontal dip direction, servo-controlled so that its lateral force on its block is the
+  thrust of a uniform pressure on the block's lateral surface (σ_c·πR²·n_h/|n_z|), which
+  does not depend on the blocks' offset (``docs/stick-slip.md``). The membrane
+  (``"pressure"``) pumps energy into the surface grains (ibid.); the presets use ``"wall"``.
 * Stresses come from boundary forces: axial = mean platen force / (π R²) with R the
   lateral-boundary radius (mean outer radius of the boundary particles in pressure mode).
 
@@ -123,7 +129,7 @@ Additions to the API contract
 * ``Engine(..., skin=None, sort_every=10, fixed=None, velocities=None,
   angular_velocities=None, parallel_min_pairs=20000)`` (skin defaults to 0.3 mean radius);
   ``SmoothJoint(..., radius_multiplier=1.0)``; ``Platens(..., servo_gain=0.5, max_velocity=None)``;
-  ``ConfiningCylinder(..., mode="pressure"|"wall", center=(0, 0), max_velocity=None)``.
+  ``ConfiningCylinder(..., mode="pressure"|"wall"|"jacket", center=(0, 0), max_velocity=None)``.
 * ``eng.time``, ``eng.masses``, ``eng.forces``, ``eng.side``, ``eng.n_pairs``,
   ``eng.n_bonds``, ``eng.n_intact_bonds``, ``eng.n_threads`` (settable).
 * ``eng.set_external_forces(F)``, ``eng.set_velocities(ids, v, w)``,
@@ -143,7 +149,9 @@ Additions to the API contract
   2 lateral boundary; particle user id; force on the particle; point), recomputed from the
   wall state with the wall kernel's formulas (for the AE moment tensors).
 * ``boundary_state()`` also gives ``axial_stress_top``, ``z_drive``,
-  ``n_platen_contacts_top``, ``n_lateral_contacts``.
+  ``n_platen_contacts_top``, ``n_lateral_contacts``, and with the jacket its segments'
+  centres, offset, lateral forces, thrust target and contacts (``jacket_*``; also in
+  ``metadata()["jacket"]``).
 * ``PORTABLE``, ``compute_target()`` (see "Portable kernels" above).
 * ``install_bonds(..., max_gap=None)`` returns the number of bonds installed; pairs with a
   gap beyond the neighbour skin (up to ``max_gap``, default two largest radii) are added to

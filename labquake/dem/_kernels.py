@@ -93,7 +93,7 @@ W_FTOP = 12
 W_FBOT = 13
 W_NTOP = 14
 W_NBOT = 15
-W_CMODE = 16  # 0 none, 1 pressure, 2 wall
+W_CMODE = 16  # 0 none, 1 pressure, 2 wall, 3 jacket (floating split cylinder)
 W_CR = 17
 W_CKN = 18
 W_CTGT = 19
@@ -110,7 +110,29 @@ W_NZ = 29
 W_CREFF = 30
 W_CRMIN = 32
 W_CMARG = 33
-NWAL = 40
+# jacket (W_CMODE 3): two coaxial rigid segments of radius W_CR, segment s confining the
+# particles of side s. Segment 0 is centred at (W_CX, W_CY), segment 1 at (W_JCX1, W_JCY1);
+# W_JG*: the lateral force of segment s on its block (last wall step), W_JN*: its contacts;
+# (W_JQX, W_JQY): the target lateral force on block 0 per unit σ_c·π·R² (uniform pressure
+# on a saw-cut block's lateral surface; block 1: minus that); W_JAXIS 1: the segments float
+# along the unit vector (W_JEX, W_JEY) only (the fault's horizontal dip direction, that of
+# the blocks' offset; across it they stay put, as the wall), 0: in both directions (no fault)
+W_JCX1 = 40
+W_JCY1 = 41
+W_JGX0 = 42
+W_JGY0 = 43
+W_JGX1 = 44
+W_JGY1 = 45
+W_JN0 = 46
+W_JN1 = 47
+W_JQX = 48
+W_JQY = 49
+W_JEX = 50
+W_JEY = 51
+W_JAXIS = 52
+NWAL = 56
+#: length of the wall vector before the jacket's slots (state dicts of older labquake)
+NWAL_OLD = 40
 
 # ---- counters (cnt, int64)
 C_STEP = 0
@@ -1059,12 +1081,73 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
 # --------------------------------------------------------------------------- walls
 
 
+@njit(cache=True, inline="always")
+def _jacket_center(side_p, wal):
+    """Centre (x, y) of the jacket segment that confines particles of side ``side_p``."""
+    if side_p == 0:
+        return wal[W_CX], wal[W_CY]
+    return wal[W_JCX1], wal[W_JCY1]
+
+
 @njit(cache=True)
-def _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf):
-    """Wall forces on the particles (platens, cylinder wall or pressure boundary).
+def _jacket_walls(pos, rad, frc, side, wal, h):
+    """Jacket (floating split cylinder): the rigid cylinder of radius ``wal[W_CR]`` split
+    into two coaxial segments, one per fault block; particle p touches the segment of
+    ``side[p]``. Records the total radial force and contacts (as the wall), and each
+    segment's lateral force on its block and its contact count for the centring servo."""
+    R = wal[W_CR]
+    kn = wal[W_CKN]
+    ftot = 0.0
+    nc = 0
+    gx0 = 0.0
+    gy0 = 0.0
+    gx1 = 0.0
+    gy1 = 0.0
+    n0 = 0
+    n1 = 0
+    for p in range(pos.shape[0]):
+        cx, cy = _jacket_center(side[p], wal)
+        x = pos[p, 0] - cx
+        y = pos[p, 1] - cy
+        rho = math.sqrt(x * x + y * y)
+        o = rho + rad[p] - R
+        if o > 0.0 and rho > 0.0:
+            f = kn * o
+            fx = f * x / rho
+            fy = f * y / rho
+            frc[p, 0] -= fx
+            frc[p, 1] -= fy
+            ftot += f
+            nc += 1
+            if side[p] == 0:
+                gx0 -= fx
+                gy0 -= fy
+                n0 += 1
+            else:
+                gx1 -= fx
+                gy1 -= fy
+                n1 += 1
+    wal[W_CF] = ftot
+    wal[W_CN] = nc
+    area = 2.0 * math.pi * R * h
+    wal[W_CAREA] = area
+    wal[W_CSIG] = ftot / area
+    wal[W_CREFF] = R
+    wal[W_JGX0] = gx0
+    wal[W_JGY0] = gy0
+    wal[W_JGX1] = gx1
+    wal[W_JGY1] = gy1
+    wal[W_JN0] = n0
+    wal[W_JN1] = n1
+
+
+@njit(cache=True)
+def _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf):
+    """Wall forces on the particles (platens, cylinder wall, jacket or pressure boundary).
 
     In pressure mode the force of surface cell k goes to particle ``pci[k]`` (-1: none)
-    as (``pcf[k, 0]``, ``pcf[k, 1]``), kept for the boundary work after the step."""
+    as (``pcf[k, 0]``, ``pcf[k, 1]``), kept for the boundary work after the step. In
+    jacket mode a particle touches the segment of its own ``side``."""
     n = pos.shape[0]
     if wal[W_HASP] != 0.0:
         zb = wal[W_ZB]
@@ -1122,6 +1205,9 @@ def _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf):
         wal[W_CAREA] = area
         wal[W_CSIG] = ftot / area
         wal[W_CREFF] = R
+        return
+    if cm == 3.0:
+        _jacket_walls(pos, rad, frc, side, wal, h)
         return
     # membrane-like pressure: the load of each (theta, z) surface cell goes to the outermost
     # particle of the cell and its 8 neighbours (theta periodic), so cells whose own
@@ -1213,11 +1299,17 @@ def _driven_power(p, frc, trq, ext, vel, omg):
 
 
 @njit(cache=True)
-def _wall_forces_now(pos, rad, wal):
-    """Top-platen force and cylinder-wall force (wall mode) of the current positions,
-    without changing ``wal`` (the energy accounting's start of the first step)."""
+def _wall_forces_now(pos, rad, side, wal):
+    """Top-platen force and cylinder-wall force (wall and jacket mode) of the current
+    positions, and the jacket segments' lateral forces on their blocks (gx0, gy0, gx1,
+    gy1; zero in the other modes), without changing ``wal`` (the energy accounting's start
+    of the first step)."""
     ftop = 0.0
     fcyl = 0.0
+    gx0 = 0.0
+    gy0 = 0.0
+    gx1 = 0.0
+    gy1 = 0.0
     if wal[W_HASP] != 0.0:
         for p in range(pos.shape[0]):
             o = rad[p] - (wal[W_ZT] - pos[p, 2])
@@ -1231,7 +1323,23 @@ def _wall_forces_now(pos, rad, wal):
             o = rho + rad[p] - wal[W_CR]
             if o > 0.0 and rho > 0.0:
                 fcyl += wal[W_CKN] * o
-    return ftop, fcyl
+    elif wal[W_CMODE] == 3.0:
+        for p in range(pos.shape[0]):
+            cx, cy = _jacket_center(side[p], wal)
+            x = pos[p, 0] - cx
+            y = pos[p, 1] - cy
+            rho = math.sqrt(x * x + y * y)
+            o = rho + rad[p] - wal[W_CR]
+            if o > 0.0 and rho > 0.0:
+                f = wal[W_CKN] * o
+                fcyl += f
+                if side[p] == 0:
+                    gx0 -= f * x / rho
+                    gy0 -= f * y / rho
+                else:
+                    gx1 -= f * x / rho
+                    gy1 -= f * y / rho
+    return ftop, fcyl, gx0, gy0, gx1, gy1
 
 
 @njit(cache=True)
@@ -1278,7 +1386,9 @@ def _move_walls(wal, dt, pos, rad):
             else:
                 wal[W_ZT] -= wal[W_PVEL] * dt
                 wal[W_ZD] = wal[W_ZT]
-    if wal[W_CMODE] == 2.0:
+    if wal[W_CMODE] == 3.0:
+        _center_jacket(wal, dt)
+    if wal[W_CMODE] == 2.0 or wal[W_CMODE] == 3.0:
         kn = wal[W_CKN]
         nc = max(wal[W_CN], 1.0)
         area = max(wal[W_CAREA], 1e-300)
@@ -1290,6 +1400,60 @@ def _move_walls(wal, dt, pos, rad):
         elif v < -vmax:
             v = -vmax
         wal[W_CR] += v * dt
+
+
+@njit(cache=True)
+def _center_jacket(wal, dt):
+    """Move each jacket segment's centre so that its lateral force on its block approaches
+    what a uniform pressure equal to the measured mean radial stress exerts on that block's
+    lateral surface: σ_c·π·R²·(W_JQX, W_JQY) on block 0, minus that on block 1. That force
+    does not depend on where the block sits, so the segments float with the blocks and
+    resist no lateral offset. Servo as the radius's: a centre shift Δc changes the
+    segment's force on its block by about kn·(N_s/2)·Δc (N_s contacts around the
+    segment), so Δc = −gain·2·(G_s − F_s)/(kn·N_s), at most ``W_CVMAX``·dt.
+
+    With a fault (``W_JAXIS`` 1) the centres move along the dip direction (W_JEX, W_JEY)
+    only: the thrust is fixed in the lab frame (as the joint's normal), so segments that
+    also followed the blocks along strike would turn a rigid spin φ of the sample about
+    its axis into the couple H·Δ·φ (H the thrust, Δ the segments' offset), which spins
+    it up (frictionless walls and platens hold no spin back); held along strike, a spin
+    meets the restoring couple of the segment contacts instead."""
+    kn = wal[W_CKN]
+    g = wal[W_CGAIN]
+    step_max = wal[W_CVMAX] * dt
+    R = wal[W_CR]
+    fs = wal[W_CSIG] * math.pi * R * R
+    tx = fs * wal[W_JQX]
+    ty = fs * wal[W_JQY]
+    along = wal[W_JAXIS] != 0.0
+    ux = wal[W_JEX]
+    uy = wal[W_JEY]
+    for seg in range(2):
+        if seg == 0:
+            ex = wal[W_JGX0] - tx
+            ey = wal[W_JGY0] - ty
+            nc = max(wal[W_JN0], 1.0)
+        else:
+            ex = wal[W_JGX1] + tx
+            ey = wal[W_JGY1] + ty
+            nc = max(wal[W_JN1], 1.0)
+        if along:
+            ee = ex * ux + ey * uy
+            ex = ee * ux
+            ey = ee * uy
+        c = -2.0 * g / (kn * nc)
+        dx = c * ex
+        dy = c * ey
+        d = math.sqrt(dx * dx + dy * dy)
+        if d > step_max:
+            dx *= step_max / d
+            dy *= step_max / d
+        if seg == 0:
+            wal[W_CX] += dx
+            wal[W_CY] += dy
+        else:
+            wal[W_JCX1] += dx
+            wal[W_JCY1] += dy
 
 
 # --------------------------------------------------------------------------- forces + step loop
@@ -1393,15 +1557,22 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
     pci = np.full(max(nb, 1), -1, dtype=np.int64)
     pcf = np.zeros((max(nb, 1), 2))
     hasext = cnt[C_HASEXT] != 0
+    jacket = wal[W_CMODE] == 3.0
     if enr[E_WKNOWN] == 0.0:
         # before the first step wal holds no wall forces yet: the work of this step's wall
         # motion starts from the forces of the current positions
-        ftop_start, fcyl_start = _wall_forces_now(pos, rad, wal)
+        ftop_start, fcyl_start, jgx0_start, jgy0_start, jgx1_start, jgy1_start = _wall_forces_now(pos, rad, side, wal)
     else:
         ftop_start = wal[W_FTOP]
         fcyl_start = wal[W_CF]
+        jgx0_start = wal[W_JGX0]
+        jgy0_start = wal[W_JGY0]
+        jgx1_start = wal[W_JGX1]
+        jgy1_start = wal[W_JGY1]
     heal = prm[P_HEAL] != 0.0
     crk_per_slot = max(1, fjg.shape[0])
+    jcx0 = jcy0 = jcx1 = jcy1 = 0.0  # the jacket segments' centres and forces before a step
+    jgx0 = jgy0 = jgx1 = jgy1 = 0.0
     for _ in range(n_steps):
         if heal and crf.shape[0] - cnt[C_NCRK] < 2 * m * crk_per_slot:
             break
@@ -1432,6 +1603,16 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
         ftop0 = wal[W_FTOP] if enr[E_WKNOWN] != 0.0 else ftop_start
         cr0 = wal[W_CR]
         cf0 = wal[W_CF] if enr[E_WKNOWN] != 0.0 else fcyl_start
+        if jacket:
+            known = enr[E_WKNOWN] != 0.0
+            jcx0 = wal[W_CX]
+            jcy0 = wal[W_CY]
+            jcx1 = wal[W_JCX1]
+            jcy1 = wal[W_JCY1]
+            jgx0 = wal[W_JGX0] if known else jgx0_start
+            jgy0 = wal[W_JGY0] if known else jgy0_start
+            jgx1 = wal[W_JGX1] if known else jgx1_start
+            jgy1 = wal[W_JGY1] if known else jgy1_start
         _move_walls(wal, dt, pos, rad)
         if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
@@ -1478,7 +1659,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             for p in range(n):
                 for d in range(3):
                     frc[p, d] += ext[p, d]
-        _walls(pos, rad, frc, fixed, wal, binr, bini, pci, pcf)
+        _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf)
         # -------- work of the moving walls (trapezoidal rule over the step)
         e_w = 0.0
         if wal[W_HASP] != 0.0:
@@ -1496,6 +1677,12 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
                 e_w += 0.5 * (ftop0 + wal[W_FTOP]) * (zt0 - wal[W_ZT])
         if wal[W_CMODE] == 2.0:
             e_w += 0.5 * (cf0 + wal[W_CF]) * (cr0 - wal[W_CR])
+        elif jacket:
+            # the common radius (as the wall), plus each segment's lateral force on its
+            # block along the segment's shift
+            e_w += 0.5 * (cf0 + wal[W_CF]) * (cr0 - wal[W_CR])
+            e_w += 0.5 * ((jgx0 + wal[W_JGX0]) * (wal[W_CX] - jcx0) + (jgy0 + wal[W_JGY0]) * (wal[W_CY] - jcy0))
+            e_w += 0.5 * ((jgx1 + wal[W_JGX1]) * (wal[W_JCX1] - jcx1) + (jgy1 + wal[W_JGY1]) * (wal[W_JCY1] - jcy1))
         enr[E_WALL] += e_w
         enr[E_WKNOWN] = 1.0
         # -------- local damping + second half kick

@@ -149,7 +149,7 @@ class Engine:
         kr = np.full(n, contact.ks * 1.0) * rad * rad
         if platens is not None:
             kt = np.maximum(kt, platens.kn)
-        if cylinder is not None and cylinder.mode == "wall":
+        if cylinder is not None and cylinder.mode in ("wall", "jacket"):
             kt = np.maximum(kt, cylinder.kn)
         if isinstance(bond, FlatJoint):
             # a flat joint replaces the contact; k̄n = E*/(ri + rj) is largest for the
@@ -218,9 +218,9 @@ class Engine:
         if cylinder is not None:
             cx, cy = (float(c) for c in cylinder.center)
             rho = EM.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
-            if cylinder.mode == "wall" and np.any(rho >= cylinder.radius):
+            if cylinder.mode in ("wall", "jacket") and np.any(rho >= cylinder.radius):
                 raise ParameterError("particles lie outside the confining cylinder (centre beyond its radius)")
-            wal[K.W_CMODE] = 1.0 if cylinder.mode == "pressure" else 2.0
+            wal[K.W_CMODE] = {"pressure": 1.0, "wall": 2.0, "jacket": 3.0}[cylinder.mode]
             wal[K.W_CR] = cylinder.radius
             wal[K.W_CREFF] = cylinder.radius
             wal[K.W_CKN] = cylinder.kn
@@ -229,6 +229,9 @@ class Engine:
             wal[K.W_CVMAX] = cylinder.max_velocity if cylinder.max_velocity is not None else 1e-3 * rmean / dt_val
             wal[K.W_CX] = cx
             wal[K.W_CY] = cy
+            if cylinder.mode == "jacket":  # both segments start coaxial with the cylinder
+                wal[K.W_JCX1] = cx
+                wal[K.W_JCY1] = cy
             h = wal[K.W_ZT] - wal[K.W_ZB]
             wal[K.W_NTH] = max(8, int(round(2.0 * math.pi * cylinder.radius / (2.0 * rmean))))
             wal[K.W_NZ] = max(1, int(round(h / (2.0 * rmean))))
@@ -279,6 +282,20 @@ class Engine:
                 prm[K.P_HCRK] = h.crack_cohesion
         prm[K.P_ALPHA] = local_damping
         prm[K.P_SKIN] = skin
+        if wal[K.W_CMODE] == 3.0 and joint is not None and np.any(side_arr == 0) and np.any(side_arr == 1):
+            # uniform pressure p on the lateral surface of block 0 (cut by the fault plane,
+            # ellipse area πR²/|n_z|, n from block 0 into block 1) thrusts it by p·πR²·n_h/|n_z|
+            n01 = prm[K.P_JSGN] * np.array([prm[K.P_JNX], prm[K.P_JNY], prm[K.P_JNZ]])
+            if abs(n01[2]) < 1e-6:
+                raise ParameterError("confinement 'jacket' needs a fault plane that crosses the sample's lateral "
+                                     "surface (its normal must not be perpendicular to the axis)")
+            wal[K.W_JQX] = n01[0] / abs(n01[2])
+            wal[K.W_JQY] = n01[1] / abs(n01[2])
+            nh = math.sqrt(n01[0] * n01[0] + n01[1] * n01[1])
+            if nh > 0.0:  # float along the dip direction only (a horizontal fault: no thrust, free)
+                wal[K.W_JAXIS] = 1.0
+                wal[K.W_JEX] = n01[0] / nh
+                wal[K.W_JEY] = n01[1] / nh
 
         cnt = np.zeros(K.NCNT, dtype=np.int64)
         cnt[K.C_SORTEV] = sort_every
@@ -900,6 +917,23 @@ class Engine:
             "platen_displacement": float(w[K.W_ZT0] - w[K.W_ZT]) if has_p else 0.0,
             "n_platen_contacts_top": int(w[K.W_NTOP]),
             "n_lateral_contacts": int(w[K.W_CN]),
+            **(self._jacket_state() if w[K.W_CMODE] == 3.0 else {}),
+        }
+
+    def _jacket_state(self) -> dict:
+        """The jacket segments (keys of :meth:`boundary_state` in jacket mode): centres (m),
+        the offset of segment 1 relative to segment 0 (m), each segment's lateral force on
+        its block and the target of that force (N), contacts per segment."""
+        w = self._a["wal"]
+        fs = w[K.W_CSIG] * math.pi * w[K.W_CR] * w[K.W_CR]
+        return {
+            "jacket_center_0_x": float(w[K.W_CX]), "jacket_center_0_y": float(w[K.W_CY]),
+            "jacket_center_1_x": float(w[K.W_JCX1]), "jacket_center_1_y": float(w[K.W_JCY1]),
+            "jacket_offset_x": float(w[K.W_JCX1] - w[K.W_CX]), "jacket_offset_y": float(w[K.W_JCY1] - w[K.W_CY]),
+            "jacket_force_0_x": float(w[K.W_JGX0]), "jacket_force_0_y": float(w[K.W_JGY0]),
+            "jacket_force_1_x": float(w[K.W_JGX1]), "jacket_force_1_y": float(w[K.W_JGY1]),
+            "jacket_target_0_x": float(fs * w[K.W_JQX]), "jacket_target_0_y": float(fs * w[K.W_JQY]),
+            "n_jacket_contacts_0": int(w[K.W_JN0]), "n_jacket_contacts_1": int(w[K.W_JN1]),
         }
 
     #: wall ids of :meth:`wall_contacts`
@@ -938,12 +972,18 @@ class Engine:
             c = np.array([w[K.W_CX], w[K.W_CY]])
             xy = pos[:, :2] - c
             rho = EM.hypot(xy[:, 0], xy[:, 1])
-            if cm == 2.0:
+            if cm == 3.0:  # each particle against the segment of its side
+                c = self._jacket_centers()
+                xy = pos[:, :2] - c
+                rho = EM.hypot(xy[:, 0], xy[:, 1])
+            if cm == 2.0 or cm == 3.0:
                 o = rho + rad - w[K.W_CR]
                 p = np.flatnonzero((o > 0.0) & (rho > 0.0))
                 u = xy[p] / rho[p, None]
                 fmag = w[K.W_CKN] * o[p]
                 rpt = np.full(p.size, w[K.W_CR])
+                if cm == 3.0:
+                    c = c[p]
             else:
                 p, fmag = self._membrane_loads(xy, rho)
                 u = xy[p] / rho[p, None]
@@ -961,6 +1001,12 @@ class Engine:
         p = np.concatenate(parts)
         return {"wall": np.concatenate(walls).astype(np.int64), "particle": a["oid"][p].astype(np.int64),
                 "force": np.concatenate(forces), "point": np.concatenate(points)}
+
+    def _jacket_centers(self) -> np.ndarray:
+        """(N, 2): the centre of the jacket segment of each particle (internal order)."""
+        w = self._a["wal"]
+        seg = np.array([[w[K.W_CX], w[K.W_CY]], [w[K.W_JCX1], w[K.W_JCY1]]])
+        return seg[self._a["side"].astype(np.int64)]
 
     def _membrane_loads(self, xy: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Internal indices and radial load magnitudes of the pressure membrane (the same
@@ -1138,6 +1184,11 @@ class Engine:
             rho = EM.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
             oc = rho + rad - w[K.W_CR]
             walls += 0.5 * w[K.W_CKN] * float(np.sum(oc[(oc > 0) & (rho > 0)] ** 2))
+        elif w[K.W_CMODE] == 3.0:
+            c = self._jacket_centers()
+            rho = EM.hypot(pos[:, 0] - c[:, 0], pos[:, 1] - c[:, 1])
+            oc = rho + rad - w[K.W_CR]
+            walls += 0.5 * w[K.W_CKN] * float(np.sum(oc[(oc > 0) & (rho > 0)] ** 2))
         return {"contacts": float(contacts), "bonds": float(bonds), "joints": float(joints), "walls": float(walls),
                 "frame": self._frame_energy()}
 
@@ -1244,7 +1295,7 @@ class Engine:
         prm = a["prm"]
         cnt = a["cnt"]
         w = a["wal"]
-        lateral = {0.0: "none", 1.0: "pressure", 2.0: "wall"}[float(w[K.W_CMODE])]
+        lateral = {0.0: "none", 1.0: "pressure", 2.0: "wall", 3.0: "jacket"}[float(w[K.W_CMODE])]
         return {
             "dt": self.dt,
             "critical_dt": self.critical_dt,
@@ -1271,6 +1322,8 @@ class Engine:
             "n_sorts": int(cnt[K.C_NSORT]),
             "step": self.step_count,
             "lateral_boundary": lateral,
+            **({"jacket": {k[len("jacket_"):]: v for k, v in self._jacket_state().items() if k.startswith("jacket_")}}
+               if w[K.W_CMODE] == 3.0 else {}),
             "contact_law": "linear Hooke + tangential history (rotated, length kept) + Coulomb",
             "bond_law": (f"flat joint ({int(meta[_M_FJNR])} x {int(meta[_M_FJNA])} elements, Potyondy 2012)"
                          if prm[K.P_NFJ] else "parallel bond (incremental Fn, Fs, bending and twisting moment)"),
@@ -1299,6 +1352,9 @@ class Engine:
         # a state of an older labquake: no healing parameters, no healed-crack column
         if a["prm"].shape[0] < K.NPRM:
             a["prm"] = np.concatenate([a["prm"], np.zeros(K.NPRM - a["prm"].shape[0])])
+        # ... nor the jacket's wall slots (unused by the other lateral boundaries)
+        if a["wal"].shape[0] < K.NWAL:
+            a["wal"] = np.concatenate([a["wal"], np.zeros(K.NWAL - a["wal"].shape[0])])
         if a["cri"].shape[1] < _NCRI:
             a["cri"] = np.ascontiguousarray(np.hstack([a["cri"], np.zeros((a["cri"].shape[0], _NCRI - a["cri"].shape[1]),
                                                                           dtype=a["cri"].dtype)]))

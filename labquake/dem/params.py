@@ -273,7 +273,24 @@ class ConfiningCylinder:
 
     ``mode="wall"``: a rigid frictionless cylinder of stiffness ``kn`` (N/m) whose radius
     is servo-controlled towards ``target_stress`` (PFC servo, gain ``servo_gain`` ≤ 0.5;
-    ``servo_gain=0`` keeps the cylinder fixed).
+    ``servo_gain=0`` keeps the cylinder fixed). One rigid cylinder around both blocks of a
+    saw-cut sample pushes back on their lateral offset (about kn × contacts × offset).
+
+    ``mode="jacket"``: a floating split cylinder. The wall is cut into two coaxial rigid
+    segments of the common, servo-controlled radius, one per fault block (particles'
+    ``side`` 0/1); each segment's centre is servo-controlled (same gain) so that its net
+    lateral force on its block is what a uniform pressure equal to the measured radial
+    stress exerts on that block's lateral surface, σ_c·πR²/|n_z|·n_h (n the fault normal
+    out of the block: the horizontal thrust on a block cut by the fault plane; zero without
+    a joint). That force does not depend on where the block sits, so the segments follow
+    the blocks' lateral offset without resisting it, as the jacket of a triaxial cell
+    under constant fluid pressure does, while each block is confined by a smooth rigid
+    wall. The segments float along the fault's horizontal dip direction, the direction of
+    the blocks' offset; along strike they stay put as the wall does (a thrust fixed in
+    the lab frame on segments free in both directions would spin the sample about its
+    axis). Without a joint the one segment floats freely at zero net force. The fault
+    plane must cross the lateral surface between the platens. ``max_velocity`` also
+    bounds the centres' speed.
     """
 
     radius: float
@@ -291,8 +308,8 @@ class ConfiningCylinder:
         g = _positive("ConfiningCylinder.servo_gain", self.servo_gain, allow_zero=True)
         if g > 1.0:
             raise ParameterError(f"ConfiningCylinder.servo_gain must be at most 1, got {g}")
-        if self.mode not in ("pressure", "wall"):
-            raise ParameterError(f"ConfiningCylinder.mode must be 'pressure' or 'wall', got {self.mode!r}")
+        if self.mode not in ("pressure", "wall", "jacket"):
+            raise ParameterError(f"ConfiningCylinder.mode must be 'pressure', 'wall' or 'jacket', got {self.mode!r}")
         c = np.asarray(self.center, dtype=float).reshape(-1)
         if c.shape != (2,) or not np.all(np.isfinite(c)):
             raise ParameterError(f"ConfiningCylinder.center must be (x, y), got {self.center!r}")
