@@ -28,7 +28,7 @@ from labquake.dem import (
     fault_healing,
 )
 from labquake.errors import ParameterError
-from dem_support import run_collect
+from dem_support import run_collect, saw_cut_pack
 
 R = 1e-3
 RHO = 2650.0
@@ -385,14 +385,9 @@ def _faulted_sample(n_threads=1):
     from test_dem_determinism import NORMAL
 
     from labquake.dem import ConfiningCylinder, Platens
-    from labquake.dem.lattice import fcc_cylinder
 
-    rng = np.random.default_rng(7)
-    rad_s, h, r0 = 4e-3, 12e-3, 0.75e-3
-    pos, rad = fcc_cylinder(rad_s, h, r0, rng, rmin_ratio=0.9)
-    pos += rng.normal(0.0, 0.01 * r0, pos.shape)
-    pos[:, 2] -= h / 2
-    side = (pos @ np.asarray(NORMAL) > 0).astype(np.int8)
+    rad_s, r0 = 4e-3, 0.75e-3  # the sample and grain radii of dem_support.saw_cut_pack
+    pos, rad, side = saw_cut_pack(NORMAL)
     heal = FaultHealing(2e6, 1e-7, 5e6, 0.5, 2e5)
     eng = Engine(pos, rad, 2650.0, LinearContact(1e7, 4e6, 0.5, damping_ratio=0.05, rolling_mu=0.05),
                  bond=RockBond(2e12, 8e11, residual_mu=0.3), joint=SmoothJoint(NORMAL, 2e12, 8e11, residual_mu=0.5,

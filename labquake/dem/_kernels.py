@@ -1127,18 +1127,25 @@ def _jacket_walls(pos, rad, frc, side, wal, h):
                 gx1 -= fx
                 gy1 -= fy
                 n1 += 1
-    wal[W_CF] = ftot
-    wal[W_CN] = nc
-    area = 2.0 * math.pi * R * h
-    wal[W_CAREA] = area
-    wal[W_CSIG] = ftot / area
-    wal[W_CREFF] = R
+    _rigid_cylinder_summary(wal, ftot, nc, R, h)
     wal[W_JGX0] = gx0
     wal[W_JGY0] = gy0
     wal[W_JGX1] = gx1
     wal[W_JGY1] = gy1
     wal[W_JN0] = n0
     wal[W_JN1] = n1
+
+
+@njit(cache=True, inline="always")
+def _rigid_cylinder_summary(wal, ftot, nc, R, h):
+    """Total force, contact count, area, mean radial stress and radius of a rigid
+    cylinder wall (or of the jacket's two segments) in ``wal``."""
+    wal[W_CF] = ftot
+    wal[W_CN] = nc
+    area = 2.0 * math.pi * R * h
+    wal[W_CAREA] = area
+    wal[W_CSIG] = ftot / area
+    wal[W_CREFF] = R
 
 
 @njit(cache=True)
@@ -1199,12 +1206,7 @@ def _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf):
                 frc[p, 1] -= f * y / rho
                 ftot += f
                 nc += 1
-        wal[W_CF] = ftot
-        wal[W_CN] = nc
-        area = 2.0 * math.pi * R * h
-        wal[W_CAREA] = area
-        wal[W_CSIG] = ftot / area
-        wal[W_CREFF] = R
+        _rigid_cylinder_summary(wal, ftot, nc, R, h)
         return
     if cm == 3.0:
         _jacket_walls(pos, rad, frc, side, wal, h)
