@@ -87,7 +87,8 @@ DEFAULTS: dict[str, Any] = {
         "strength_correlated_fraction": 0.0,  # share of the strength variance in the field, [0, 1]
         # real contact area: the share of fault contacts that are bonded, chosen as the
         # asperity patches of a Gaussian random field (same correlation length; random
-        # contacts when the length is 0); the others are frictional smooth joints
+        # contacts when the length is 0); the others are frictional smooth joints. 0 is a
+        # ground saw-cut: no fault bonds, only frictional (or healing) contacts
         "bonded_fraction": 1.0,
         "friction_angle_deg": 30.0,
         "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated for a fully bonded fault (paper.toml: 0.3 with asperity patches)
@@ -310,7 +311,7 @@ def _validate(cfg: dict[str, Any]) -> None:
             _require(d[key] >= 0.0, f"{tab}.{key} must be >= 0, got {d[key]}")
     _require(f["strength_correlation_length"] >= 0.0,
              f"fault.strength_correlation_length must be >= 0 m, got {f['strength_correlation_length']}")
-    _require(0.0 < f["bonded_fraction"] <= 1.0, f"fault.bonded_fraction must lie in (0, 1], got {f['bonded_fraction']}")
+    _require(0.0 <= f["bonded_fraction"] <= 1.0, f"fault.bonded_fraction must lie in [0, 1], got {f['bonded_fraction']}")
     _require(0.0 <= f["strength_correlated_fraction"] <= 1.0,
              f"fault.strength_correlated_fraction must lie in [0, 1], got {f['strength_correlated_fraction']}")
     _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")

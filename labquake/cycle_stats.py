@@ -81,11 +81,13 @@ __all__ = [
     "distribution_data",
     "okubo_cycles",
     "default_okubo_dir",
+    "loading_recurrences",
 ]
 
 #: columns of ``analysis/cycles.parquet``, in order (see :func:`analyze_run_cycles`)
 CYCLE_COLUMNS: tuple[str, ...] = (
-    "run", "cycle", "complete", "source", "start", "onset", "end", "recurrence", "static_drop", "peak_stress",
+    "run", "cycle", "complete", "source", "start", "onset", "end", "recurrence", "loading_recurrence", "static_drop",
+    "peak_stress",
     "n_events", "n_foreshocks", "n_episodes", "n_foreshock_episodes", "kde_mainshock_at_slip",
     "b", "b_sd", "mc", "D2", "D2_stderr", "n_foreshock_cloud", "n_mainshock_cloud", "leaf", "in_trees", "notes",
 )
@@ -162,6 +164,30 @@ def _min_drop(rd, meta: dict[str, Any]) -> float | None:
     return float(v) if v is not None else None
 
 
+def _full_speed(meta: dict[str, Any], rd) -> float | None:
+    """The drive's full speed [m/s] (``meta.json`` drive.fast_velocity, else the config's
+    ``loading.platen_velocity``), or None if unknown."""
+    v = (meta.get("drive") or {}).get("fast_velocity") if isinstance(meta.get("drive"), dict) else None
+    if v is None:
+        try:
+            v = (rd.read_config().get("loading") or {}).get("platen_velocity")
+        except (LabquakeError, OSError):
+            v = None
+    return float(v) if v is not None and float(v) > 0.0 else None
+
+
+def _loading_recurrence(main: pd.DataFrame, meta: dict[str, Any], rd) -> np.ndarray:
+    """Recurrence at the nominal loading rate [s] of the mainshock rows ``main``: the
+    drive's advance between stick-slip starts over its full speed; the simulated-time
+    ``recurrence`` where that advance or the speed is unknown (older runs)."""
+    rec = main["recurrence"].to_numpy(float)
+    speed = _full_speed(meta, rd)
+    if speed is None or "drive_recurrence" not in main.columns:
+        return rec
+    adv = main["drive_recurrence"].to_numpy(float) / speed
+    return np.where(np.isnan(adv), rec, adv)
+
+
 def run_cycles(run) -> pd.DataFrame:
     """The cycles of a run that end in a mainshock (see the module docstring).
 
@@ -170,7 +196,9 @@ def run_cycles(run) -> pd.DataFrame:
     DataFrame with ``run``, ``cycle``, ``complete``, ``source`` (``slips`` or
     ``loading``), ``start``, ``onset``, ``end`` (steps: the previous mainshock's end, this
     one's onset and end), ``dt`` [s], ``recurrence`` [s, NaN before the first stick-slip],
-    ``static_drop`` and ``peak_stress`` [Pa, differential stress].
+    ``loading_recurrence`` [s: the drive's advance over the recurrence / its full speed,
+    the recurrence at the nominal loading rate; ``recurrence`` where the drive's advance
+    was not recorded], ``static_drop`` and ``peak_stress`` [Pa, differential stress].
 
     Raises
     ------
@@ -198,6 +226,7 @@ def run_cycles(run) -> pd.DataFrame:
             "onset": main["step_start"].to_numpy(np.int64),
             "end": main["step_end"].to_numpy(np.int64),
             "recurrence": main["recurrence"].to_numpy(float),
+            "loading_recurrence": _loading_recurrence(main, meta, rd),
             "static_drop": drop,
             "peak_stress": (main["peak_stress"] if "peak_stress" in main.columns else main["stress_start"]).to_numpy(float),
         })
@@ -212,7 +241,7 @@ def run_cycles(run) -> pd.DataFrame:
         onset, end = int(ms["onset"].iloc[0]), int(ms["end"].iloc[0])
         peak, after = float(np.interp(onset, st, s)), float(np.interp(end, st, s))
         out = pd.DataFrame({"cycle": np.array([0], np.int64), "complete": [True], "source": "loading",
-                            "onset": [onset], "end": [end], "recurrence": [math.nan],
+                            "onset": [onset], "end": [end], "recurrence": [math.nan], "loading_recurrence": [math.nan],
                             "static_drop": [peak - after], "peak_stress": [peak]})
     starts = np.concatenate([[start0], out["end"].to_numpy(np.int64)[:-1]])
     out.insert(3, "start", np.minimum(starts, out["onset"].to_numpy(np.int64)).astype(np.int64))
@@ -303,7 +332,8 @@ def analyze_run_cycles(
         f_k = fev[(fev["cycle"].to_numpy() == k) & (fev["step_start"].to_numpy() <= end)]
         t_k = f_k["step_start"].to_numpy(np.int64)
         row: dict[str, Any] = {c: getattr(r, c) for c in ("run", "cycle", "complete", "source", "start", "onset", "end",
-                                                             "recurrence", "static_drop", "peak_stress")}
+                                                             "recurrence", "loading_recurrence", "static_drop",
+                                                             "peak_stress")}
         row.update(n_events=len(f_k), n_foreshocks=int((t_k < onset).sum()), n_episodes=0, n_foreshock_episodes=0,
                    kde_mainshock_at_slip=False, b=math.nan, b_sd=math.nan, mc=math.nan, D2=math.nan,
                    D2_stderr=math.nan, n_foreshock_cloud=0, n_mainshock_cloud=0, leaf=leaf_name(rd.name, k),
@@ -509,6 +539,13 @@ def b_through_cycle(
 # --------------------------------------------------------------------------------------
 
 
+def loading_recurrences(c: pd.DataFrame) -> np.ndarray:
+    """The recurrences compared across data sets [s]: ``loading_recurrence`` (at the nominal
+    loading rate), or ``recurrence`` for a cycles table written before it existed."""
+    col = "loading_recurrence" if "loading_recurrence" in c.columns else "recurrence"
+    return c[col].to_numpy(float) if len(c) else np.array([])
+
+
 def coefficient_of_variation(values) -> float:
     """sd (ddof 1) / mean of the finite values; NaN for fewer than 2 or a mean of 0."""
     v = np.asarray(values, dtype=float).reshape(-1)
@@ -547,7 +584,7 @@ def cycles_summary(cycles: pd.DataFrame) -> dict[str, Any]:
             head, _, rest = part.partition(": ")
             key = f"{head}: {_reason_kind(rest)}"
             reasons[key] = reasons.get(key, 0) + 1
-    rec = c["recurrence"].to_numpy(float) if len(c) else np.array([])
+    rec = loading_recurrences(c)
     return {
         "n_runs": int(cycles["run"].nunique()) if len(cycles) else 0,
         "n_cycles": len(c),
@@ -584,7 +621,8 @@ def cycle_set_stats(c: pd.DataFrame) -> dict[str, float]:
     """The compared quantities of one data set's cycles (rows of :func:`comparison_set`
     or :func:`okubo_cycles`); see :data:`COMPARISON_ROWS`."""
     n = len(c)
-    rec = c["recurrence"].to_numpy(float) if n else np.array([])
+    rec = loading_recurrences(c)
+    rec_time = c["recurrence"].to_numpy(float) if n else np.array([])
     drop = c["static_drop"].to_numpy(float) if n else np.array([])
     fs = c["n_foreshocks"].to_numpy(float) if n else np.array([])
     seg = c[c["n_episodes"] > 0] if n else c
@@ -597,6 +635,7 @@ def cycle_set_stats(c: pd.DataFrame) -> dict[str, float]:
         "n_records": float(c["run"].nunique()) if n else 0.0,
         "recurrence_mean_s": float(np.nanmean(rec)) if np.isfinite(rec).any() else math.nan,
         "recurrence_cv": coefficient_of_variation(within_record_normalised(rec, c["run"])) if n else math.nan,
+        "recurrence_cv_time": coefficient_of_variation(within_record_normalised(rec_time, c["run"])) if n else math.nan,
         "drop_mean_mpa": float(np.nanmean(drop)) / 1e6 if np.isfinite(drop).any() else math.nan,
         "drop_cv": coefficient_of_variation(within_record_normalised(drop, c["run"])) if n else math.nan,
         "share_with_foreshocks": share(fs > 0),
@@ -617,8 +656,11 @@ def cycle_set_stats(c: pd.DataFrame) -> dict[str, float]:
 COMPARISON_ROWS: tuple[tuple[str, str, str], ...] = (
     ("n_cycles", "cycles compared", "complete cycles between two stick-slips (recurrence defined; each run's first only if asked)"),
     ("n_records", "records (runs)", "runs or experiments they come from"),
-    ("recurrence_mean_s", "mean recurrence [s]", "onset to onset; scales differ (DEM time is not lab time)"),
-    ("recurrence_cv", "recurrence CV", "sd/mean of recurrence / its run's mean, pooled (within-run)"),
+    ("recurrence_mean_s", "mean recurrence [s]", "onset to onset at the nominal loading rate (simulated: drive advance / full "
+     "drive speed); scales differ (DEM time is not lab time)"),
+    ("recurrence_cv", "recurrence CV", "sd/mean of that recurrence / its run's mean, pooled (within-run)"),
+    ("recurrence_cv_time", "recurrence CV, simulated time", "the same over simulated time, which includes the adaptive "
+     "drive's slow phases (a nearly fixed pause per slip); for the lab, the same as above"),
     ("drop_mean_mpa", "mean stress drop [MPa]", "simulated: differential-stress static drop; Okubo: macroscopic shear-stress drop"),
     ("drop_cv", "stress-drop CV", "sd/mean of the drop / its run's mean drop (normalised drops), pooled"),
     ("share_with_foreshocks", "share of cycles with foreshocks", "cycles with >= 1 event between the previous stick-slip's end and this onset"),
@@ -686,7 +728,7 @@ def distribution_data(c: pd.DataFrame) -> dict[str, Any]:
     if not len(c):
         return {"recurrence": np.array([]), "drop": np.array([]), "foreshocks": np.array([]),
                 "recurrence_cv": math.nan, "drop_cv": math.nan}
-    rec = within_record_normalised(c["recurrence"], c["run"])
+    rec = within_record_normalised(loading_recurrences(c), c["run"])
     drop = within_record_normalised(c["static_drop"], c["run"])
     return {"recurrence": rec, "drop": drop, "foreshocks": c["n_foreshocks"].to_numpy(float),
             "recurrence_cv": coefficient_of_variation(rec), "drop_cv": coefficient_of_variation(drop)}
@@ -763,6 +805,8 @@ def okubo_cycles(path=None, *, bandwidth: float = OKUBO_BANDWIDTH, grid: float =
             "run": OKUBO_NAME, "cycle": k, "stick_slip_id": sid, "complete": True, "source": "okubo",
             "start": start, "onset": onset, "end": end,
             "recurrence": float(on_all[j] - on_all[j - 1]) if j > 0 else math.nan,
+            # the laboratory loads at a constant rate: its recurrence is loading time
+            "loading_recurrence": float(on_all[j] - on_all[j - 1]) if j > 0 else math.nan,
             "static_drop": float(drop_of.get(sid, math.nan)) * 1e6,
             "n_events": int(in_cycle.sum()), "n_foreshocks": int(((t > start) & (t < onset)).sum()),
             "n_foreshock_catalog": int(n_f_cat.get(sid, 0)),

@@ -11,7 +11,14 @@ follow belong to the next cycle, as in the laboratory, where a cycle runs from o
 mainshock to the next.
 
 ``recurrence`` is the time (s) from the previous stick-slip's start to this slip's start
-(NaN before the first). ``is_mainshock`` marks each cycle's stick-slip; a run with no
+(NaN before the first). ``drive_recurrence`` is the drive point's advance (m) over the same
+interval: the load-point displacement a laboratory recurrence corresponds to. With the
+adaptive drive (:mod:`labquake.drive`) simulated time is not loading time: the drive runs
+``slow_factor`` times slower during every slip and its quiet stretch, a pause of a nearly
+fixed number of steps in every interval, where the laboratory's event takes milliseconds
+of a cycle of seconds. ``drive_recurrence / platen_velocity`` is the recurrence at the
+nominal loading rate, the quantity comparable with a laboratory record (NaN where the
+drive position was not recorded). ``is_mainshock`` marks each cycle's stick-slip; a run with no
 stick-slip at all marks its largest slip event instead, so that a run stopped by
 ``max_steps`` still has a mainshock to compare (as before cycles were counted).
 """
@@ -38,8 +45,8 @@ def cycle_index(steps: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
 
 
 def label_cycles(slips: pd.DataFrame, min_drop: float, dt: float) -> pd.DataFrame:
-    """``slips`` with ``cycle``, ``recurrence`` and ``is_mainshock`` set from its stick-slips
-    (static drop >= ``min_drop``); ``dt`` is the time step (s)."""
+    """``slips`` with ``cycle``, ``recurrence``, ``drive_recurrence`` and ``is_mainshock`` set
+    from its stick-slips (static drop >= ``min_drop``); ``dt`` is the time step (s)."""
     out = slips.copy()
     start = out["step_start"].to_numpy(np.int64)
     drop = out["static_drop"].to_numpy(float)
@@ -49,6 +56,13 @@ def label_cycles(slips: pd.DataFrame, min_drop: float, dt: float) -> pd.DataFram
     k = np.searchsorted(major_starts, start, side="left")  # stick-slips that started before this row
     prev = major_starts[np.maximum(k - 1, 0)] if major_starts.size else np.zeros_like(start)
     out["recurrence"] = np.where(k > 0, (start - prev) * float(dt), np.nan)
+    if "drive_start" in out.columns:
+        z = out["drive_start"].to_numpy(float)
+        z_major = z[major][np.argsort(start[major], kind="stable")]
+        z_prev = z_major[np.maximum(k - 1, 0)] if z_major.size else np.zeros_like(z)
+        out["drive_recurrence"] = np.where(k > 0, z_prev - z, np.nan)  # the drive point moves down
+    else:
+        out["drive_recurrence"] = np.nan
     main = major.copy()
     if len(out) and not main.any():
         main[int(np.argmax(drop))] = True

@@ -982,7 +982,10 @@ CYCLE_DEFINITIONS = (
     "foreshocks are the visually picked gouge events (<code>picktime</code>) between the previous stick-slip's end "
     "and this onset (the picks were searched near the stick-slips only); the KDE segments each cycle's picks "
     "(σ = 0.15 s). Compared: cycles between two stick-slips (a recurrence is defined); recurrence and drop are "
-    "divided by their run's mean before the CV, since the scales differ."
+    "divided by their run's mean before the CV, since the scales differ. The simulated recurrence is taken at the "
+    "nominal loading rate (the drive's advance between stick-slip onsets over its full speed), as a laboratory "
+    "recurrence at a constant loading rate is: the adaptive drive runs 1000 times slower during every slip and its "
+    "quiet stretch, a nearly fixed pause that pads every interval of simulated time (that CV is the next row)."
 )
 
 
@@ -1028,7 +1031,7 @@ def cycles_section(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.Data
         except LabquakeError as exc:
             lab_note = f"the Okubo data could not be read ({exc}); its column is empty. "
         if lab.empty:
-            lab = pd.DataFrame(columns=["run", "recurrence", "static_drop", "n_foreshocks", "n_episodes",
+            lab = pd.DataFrame(columns=["run", "recurrence", "loading_recurrence", "static_drop", "n_foreshocks", "n_episodes",
                                         "n_foreshock_episodes", "kde_mainshock_at_slip"])
         table = cs.format_comparison(cs.compare_cycles(sim, lab)).rename(columns={"okubo": "Okubo FB03-087"})
         out.append(f"<p>{mark}{len(sim)} simulated cycle(s) between two stick-slips in {sim['run'].nunique()} run(s) "

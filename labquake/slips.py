@@ -27,6 +27,8 @@ and dynamic undershoot are not counted in the static drop::
     reload             = k_load * (drive-point advance during the event)
     reload_bound       = frame_stiffness * (drive-point advance during the event) / area
     peak_stress        = highest stress between the previous event's end and this start
+    drive_start        = the loading-frame drive point's position at the start (m, z; it
+                         moves down as the drive advances)
 
 ``reload`` is the stress the drive adds during the event. By superposition it is the
 advance times the loading system's stiffness ``k_load`` (frame spring and sample in
@@ -64,9 +66,10 @@ __all__ = ["SlipDetector", "SLIP_COLUMNS", "resolved_fault_stresses", "slips_tab
 SLIP_COLUMNS = (
     "step_start", "step_end", "stress_start", "stress_end", "static_drop", "dynamic_overshoot", "slip", "duration",
     "peak_slip_rate", "shear_stress_before", "shear_stress_after", "normal_stress_before", "normal_stress_after",
-    "drive_advance", "reload", "reload_bound", "peak_stress", "is_mainshock", "cycle", "recurrence",
+    "drive_advance", "reload", "reload_bound", "peak_stress", "drive_start", "is_mainshock", "cycle", "recurrence",
+    "drive_recurrence",
 )
-_ROW_COLUMNS = SLIP_COLUMNS[:-3]  # what the detector records; the rest follow from the cycles (labquake.cycles)
+_ROW_COLUMNS = SLIP_COLUMNS[:-4]  # what the detector records; the rest follow from the cycles (labquake.cycles)
 
 
 def resolved_fault_stresses(differential: float, confining: float, angle_deg: float) -> tuple[float, float]:
@@ -175,6 +178,8 @@ class SlipDetector:
         self.open = None if state["open"] is None else [float(x) for x in state["open"]]
         self.quiet = None if state["quiet"] is None else [float(x) for x in state["quiet"]]
         rows = np.asarray(state["rows"], dtype=float)
+        if rows.ndim == 2 and rows.shape[1] < len(_ROW_COLUMNS):  # an older labquake recorded no drive_start
+            rows = np.hstack([rows, np.full((len(rows), len(_ROW_COLUMNS) - rows.shape[1]), np.nan)])
         self.rows = [(int(r[0]), int(r[1]), *(float(x) for x in r[2:])) for r in rows]
         return self
 
@@ -274,7 +279,7 @@ class SlipDetector:
         self.rows.append((int(step_start), int(q[0]), stress_start, stress_end, stress_start - stress_end,
                           stress_end - min(stress_min, stress_end), float(slip) - slip_start,
                           (q[0] - step_start) * self.dt, peak_rate, tau_b, tau_a, sn_b, sn_a, advance,
-                          k_load * advance, self.frame_stiffness * advance / self.area, peak))
+                          k_load * advance, self.frame_stiffness * advance / self.area, peak, drive_start))
         self.open = None
         self.peak = -math.inf
         self.quiet = None

@@ -295,3 +295,38 @@ def test_short_labels_of_cycle_leaves():
 
     assert short_labels(["run-01_x#c0", "run-01_x#c12", "run-03_y#c1"]) == ["R01c0", "R01c12", "R03c1"]
     assert short_labels(["run-01_x", "run-03_y"]) == ["R01", "R03"]  # run names unchanged
+
+
+def test_recurrence_is_compared_at_the_nominal_loading_rate(tmp_path):
+    """With the adaptive drive, simulated time pads every interval with the slow phases;
+    the compared recurrence is the drive's advance between stick-slip onsets over its full
+    speed, and the simulated-time CV is printed beside it."""
+    from cycles_support import MIN_DROP
+
+    from labquake.cycle_stats import cycle_set_stats, run_cycles
+    from labquake.cycles import label_cycles
+    from labquake.io.rundir import RunDirectory
+
+    specs = CAMPAIGN_SPECS["run-01_a"]
+    write_cycles_run(tmp_path / "run", specs, seed=3)
+    rd = RunDirectory(tmp_path / "run")
+    sl = rd.read_table("slips")
+    speed = 0.2
+    # the drive advanced a known, irregular distance before each slip
+    advance = np.array([30e-6, 41e-6, 27e-6, 36e-6, 33e-6, 45e-6, 38e-6, 29e-6, 31e-6, 40e-6, 35e-6, 26e-6])[:len(sl)]
+    sl = label_cycles(sl.assign(drive_start=-np.cumsum(advance)), MIN_DROP, DT)
+    rd.write_table("slips", sl)
+    rd.update_meta(drive={"fast_velocity": speed, "mode": "adaptive"})
+    cyc = run_cycles(rd)
+    main = sl[sl["is_mainshock"]].sort_values("step_start")
+    z = main["drive_start"].to_numpy()
+    expected = np.concatenate([[np.nan], (z[:-1] - z[1:]) / speed])
+    np.testing.assert_allclose(cyc["loading_recurrence"].to_numpy(), expected, rtol=1e-12)
+    rec = expected[1:]
+    st = cycle_set_stats(cyc[np.isfinite(cyc["recurrence"])].assign(n_foreshocks=0, n_episodes=0,
+                                                                      n_foreshock_episodes=0,
+                                                                      kde_mainshock_at_slip=False))
+    assert st["recurrence_cv"] == pytest.approx(rec.std(ddof=1) / rec.mean())
+    t = cyc["recurrence"].to_numpy()[1:]
+    assert st["recurrence_cv_time"] == pytest.approx(t.std(ddof=1) / t.mean())
+    assert st["recurrence_cv"] != pytest.approx(st["recurrence_cv_time"])

@@ -56,11 +56,38 @@ def test_recurrence_may_be_undefined_but_never_infinite():
     from labquake.io.rundir import validate_table
     from labquake.slips import slips_table
 
-    t = slips_table([(1000, 1200, 2e8, 1.6e8, 4e7, 1e6, 1e-5, 2e-5, 1.0, 1e8, 9e7, 2e8, 1.9e8, 1e-7, 1e5, 5e5, 2e8)],
+    t = slips_table([(1000, 1200, 2e8, 1.6e8, 4e7, 1e6, 1e-5, 2e-5, 1.0, 1e8, 9e7, 2e8, 1.9e8, 1e-7, 1e5, 5e5, 2e8, -3e-4)],
                     min_drop=1e7, dt=1e-7)
-    assert math.isnan(t.recurrence.iloc[0])
+    assert math.isnan(t.recurrence.iloc[0]) and math.isnan(t.drive_recurrence.iloc[0])
     validate_table("slips", t)
+    with pytest.raises(SchemaError, match="drive_recurrence.*infinite"):
+        validate_table("slips", t.assign(drive_recurrence=-np.inf))
     with pytest.raises(SchemaError, match="recurrence.*infinite"):
         validate_table("slips", t.assign(recurrence=np.inf))
     with pytest.raises(SchemaError, match="static_drop.*NaN"):
         validate_table("slips", t.assign(static_drop=np.nan))
+
+
+def test_drive_recurrence_is_the_drive_advance_between_stick_slip_starts():
+    """The drive point moves down as it advances: the advance from stick-slip k-1's start
+    to a slip's start is z(k-1) - z; small slips measure from the stick-slip before them."""
+    s = _slips([1000, 5000, 7000, 12000], [1200, 5600, 7100, 12500], [3e6, 40e6, 2e6, 35e6]).assign(
+        drive_start=[-1e-5, -4e-5, -4.1e-5, -9e-5])
+    t = label_cycles(s, 10e6, dt=1e-7)
+    assert np.isnan(t.drive_recurrence.iloc[:2]).all()
+    assert t.drive_recurrence.iloc[2] == pytest.approx(0.1e-5) and t.drive_recurrence.iloc[3] == pytest.approx(5e-5)
+    # a table or detector without the drive position has the column, undefined
+    assert label_cycles(s.drop(columns="drive_start"), 10e6, dt=1e-7).drive_recurrence.isna().all()
+
+
+def test_a_detector_state_without_drive_positions_resumes_with_them_undefined():
+    from labquake.slips import _ROW_COLUMNS, SlipDetector
+
+    det = SlipDetector(0.5, 0.2, 1000, 200, 1e-7, 30.0, 2e9, 1.2e-3)
+    det.rows = [(1000, 1200, 2e8, 1.6e8, 4e7, 1e6, 1e-5, 2e-5, 1.0, 1e8, 9e7, 2e8, 1.9e8, 1e-7, 1e5, 5e5, 2e8, -3e-4)]
+    state = det.to_state()
+    assert state["rows"].shape == (1, len(_ROW_COLUMNS))
+    state["rows"] = state["rows"][:, :-1]  # as an older labquake wrote it
+    back = SlipDetector.from_state(state)
+    assert len(back.rows[0]) == len(_ROW_COLUMNS) and math.isnan(back.rows[0][-1])
+    assert back.table(1e7).static_drop.iloc[0] == 4e7

@@ -124,6 +124,8 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("is_mainshock", "b"),
         Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles)"),
         Column("recurrence", "f", "s from the previous stick-slip's start (NaN before the first)", undefined_ok=True),
+        Column("drive_recurrence", "f", "m, drive-point advance since the previous stick-slip's start (NaN before the "
+               "first, or where the drive was not recorded)", undefined_ok=True),
     ],
     "contacts": [
         Column("step", "i"),
@@ -177,14 +179,14 @@ def _slip_cycle(df: pd.DataFrame) -> np.ndarray:
     return (np.cumsum(main) - main).astype(np.int64)
 
 
-def _slip_recurrence(df: pd.DataFrame) -> np.ndarray:
+def _undefined(df: pd.DataFrame) -> np.ndarray:
     return np.full(len(df), np.nan)
 
 
 DERIVED: dict[str, dict[str, Callable[[pd.DataFrame], Any]]] = {
     "events": {"iso_ratio": _iso_ratio, "cycle": _single_cycle},
     "cracks": {"cycle": _single_cycle},
-    "slips": {"cycle": _slip_cycle, "recurrence": _slip_recurrence},
+    "slips": {"cycle": _slip_cycle, "recurrence": _undefined, "drive_recurrence": _undefined},
 }
 
 
