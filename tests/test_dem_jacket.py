@@ -296,26 +296,5 @@ def test_jacket_parameters_are_checked():
                    side=side, cylinder=dem.ConfiningCylinder(RAD, KN, SIGMA, mode="jacket"))
 
 
-def test_a_jacketed_run_resumes_from_its_checkpoint_with_the_same_catalog(tmp_path):
-    """labquake.experiment with ``loading.confinement = "jacket"``: killed after a
-    checkpoint in the axial stage and resumed, it writes the tables of an uninterrupted run."""
-    import copy
-
-    import pandas as pd
-    from test_experiment import TABLES, TINY
-
-    from labquake.experiment import simulate
-    from labquake.io.rundir import RunDirectory
-
-    cfg = copy.deepcopy(TINY)
-    cfg["loading"] = dict(cfg["loading"], confinement="jacket", max_steps=6000)
-    cfg["recording"] = dict(cfg["recording"], snapshot_final=False)
-    full = simulate(cfg, tmp_path / "full", progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        simulate(cfg, tmp_path / "killed", progress=False, _interrupt_at_step=4000)
-    run = simulate(cfg, tmp_path / "killed", resume=True, progress=False)
-    assert run.is_complete()
-    meta = RunDirectory(run.path).read_meta()
-    assert meta["engine"]["lateral_boundary"] == "jacket" and meta["engine"]["jacket"] == full.read_meta()["engine"]["jacket"]
-    for name in TABLES:
-        pd.testing.assert_frame_equal(full.read_table(name), run.read_table(name), check_exact=True, obj=name)
+# A jacketed run killed and resumed through the CLI: tests/test_cycles_run.py (two stick-slip
+# cycles with the jacket and healing, SIGKILLed in the second cycle).
