@@ -117,3 +117,22 @@ def test_sigkill_in_the_second_cycle_then_resume_gives_the_same_tables(two_cycle
     assert run.is_complete() and not run.checkpoint_dir.exists()
     for name in TABLES:
         pd.testing.assert_frame_equal(ref.read_table(name), run.read_table(name), check_exact=True, obj=name)
+
+
+def test_acceptance_script_reports_the_run(two_cycles, capsys):
+    """analysis/cycles_acceptance.py on the two-cycle run: its figures against the slips
+    table, computed here independently."""
+    import importlib.util
+
+    _, run = two_cycles
+    spec = importlib.util.spec_from_file_location("cycles_acceptance", ROOT / "analysis" / "cycles_acceptance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    row = mod.run_row(run)
+    major = run.read_table("slips").query("static_drop >= @MIN_DROP")
+    assert row["stick_slips"] == 2 and row["fewest_events_in_a_cycle"] >= 1
+    assert row["later_over_first_min"] == pytest.approx(major["static_drop"].iloc[1] / major["static_drop"].iloc[0])
+    assert np.isnan(row["cv_loading"])  # one recurrence: no CV
+    assert mod.main([str(run.path)]) == 0
+    assert "- >= 10 stick-slips: 0" in capsys.readouterr().out
+    assert mod.main([str(run.path / "missing")]) == 2

@@ -1,0 +1,97 @@
+"""Per-run figures of a multi-cycle campaign against issue 13's acceptance.
+
+    python analysis/cycles_acceptance.py DIR [DIR ...]
+
+Each DIR is a run directory, or a folder of run directories (a campaign). For every
+complete run it prints: stick-slips (static drop >= the run's ``loading.stop_min_drop``),
+the recurrence CV at the nominal loading rate (``slips.parquet`` ``drive_recurrence`` over
+the drive's full speed; docs/cycles.md) and over simulated time, the first stick-slip's
+drop and the later ones over it, the fewest AE events in a cycle, the mean stress at the
+stick-slips and the wall time; then how many runs meet each criterion:
+
+* at least 10 stick-slips;
+* recurrence CV between 0.05 and 0.6 (at the loading rate; the simulated-time CV beside);
+* later static drops within a factor 3 of the first;
+* AE events in every cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labquake.errors import LabquakeError  # noqa: E402
+from labquake.io.rundir import RunDirectory  # noqa: E402
+
+
+def _cv(values: pd.Series) -> float:
+    v = values.dropna().to_numpy(float)
+    return float(v.std(ddof=1) / v.mean()) if v.size >= 2 and v.mean() != 0 else float("nan")
+
+
+def run_row(rd: RunDirectory) -> dict:
+    meta = rd.read_meta()
+    slips = rd.read_table("slips")
+    events = rd.read_table("events")
+    min_drop = float(meta["stop_criterion"]["min_drop"])
+    major = slips[slips["static_drop"] >= min_drop].sort_values("step_start", kind="stable")
+    n = len(major)
+    speed = float((meta.get("drive") or {}).get("fast_velocity") or np.nan)
+    drops = major["static_drop"].to_numpy(float)
+    per_cycle = events.groupby("cycle").size().reindex(range(n), fill_value=0)
+    ratio = drops[1:] / drops[0] if n >= 2 else np.array([np.nan])
+    return {
+        "run": rd.name, "steps": int(meta["steps"]), "wall_s": round(float(meta.get("wall_time_s", np.nan))),
+        "stick_slips": n, "cv_loading": _cv(major["drive_recurrence"] / speed), "cv_time": _cv(major["recurrence"]),
+        "first_drop_mpa": drops[0] / 1e6 if n else np.nan, "later_over_first_min": float(np.min(ratio)),
+        "later_over_first_max": float(np.max(ratio)), "fewest_events_in_a_cycle": int(per_cycle.min()) if n else 0,
+        "stress_at_stick_slips_mpa": float(major["stress_start"].mean() / 1e6) if n else np.nan,
+    }
+
+
+def run_dirs(paths: list[str]) -> list[RunDirectory]:
+    out = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise LabquakeError(f"{p}: not a directory")
+        cands = [p] if (p / "meta.json").exists() else sorted(q for q in p.iterdir() if (q / "meta.json").exists())
+        out += [RunDirectory(q) for q in cands if RunDirectory(q).is_complete()]
+    if not out:
+        raise LabquakeError(f"no complete run directory in {', '.join(paths)}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dirs", nargs="+", help="run directories or campaign folders")
+    args = ap.parse_args(argv)
+    try:
+        table = pd.DataFrame([run_row(rd) for rd in run_dirs(args.dirs)])
+    except (LabquakeError, OSError, KeyError, json.JSONDecodeError) as exc:
+        print(f"cycles_acceptance: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Command: `python analysis/cycles_acceptance.py {' '.join(args.dirs)}`\n")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(3).to_string(index=False))
+    t = table
+    within3 = (t["later_over_first_min"] >= 1 / 3) & (t["later_over_first_max"] <= 3)
+    print(f"\nruns: {len(t)}")
+    print(f"- >= 10 stick-slips: {(t['stick_slips'] >= 10).sum()}")
+    print(f"- recurrence CV in [0.05, 0.6] at the loading rate: {t['cv_loading'].between(0.05, 0.6).sum()} "
+          f"(range {t['cv_loading'].min():.3f}-{t['cv_loading'].max():.3f}); over simulated time: "
+          f"{t['cv_time'].between(0.05, 0.6).sum()} (range {t['cv_time'].min():.3f}-{t['cv_time'].max():.3f})")
+    print(f"- later drops within x3 of the first: {int(within3.sum())}")
+    print(f"- AE in every cycle: {(t['fewest_events_in_a_cycle'] > 0).sum()}")
+    print(f"- wall time: median {t['wall_s'].median():.0f} s, max {t['wall_s'].max():.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
