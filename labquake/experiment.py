@@ -635,7 +635,8 @@ def _sample_slip_and_drive(cfg, run: RunDirectory, eng, st: _Run, b: dict[str, f
     slipping = st.slips.active or st.slips.rate > st.slips.rate_off or st.slips.onset_rate > st.slips.rate_on
     # kinetic energy beyond the drive's own quasi-static motion (a linear velocity profile
     # from 0 to v along the sample: M v^2 / 6), so that a fast drive does not slow itself
-    ke = eng.kinetic_energy() - st.mass_total * st.drive.velocity ** 2 / 6.0
+    v = st.drive.velocity
+    ke = eng.kinetic_energy() - st.mass_total * (v * v) / 6.0  # v * v: a scalar ** is libm's pow, not portable
     if st.drive.update(step, ke, st.elastic0, new_cracks, slipping):
         eng.set_platens(velocity=st.drive.velocity)
 
@@ -657,7 +658,8 @@ def _start_axial(cfg, run: RunDirectory, eng, st: _Run) -> None:
     st.elastic0 = float(eng.elastic_energy())
     st.drive_z0 = float(b["z_drive"])
     st.mass_total = float(np.sum(np.asarray(eng.masses)))
-    area = math.pi * (0.5 * cfg["specimen"]["diameter"]) ** 2
+    radius = 0.5 * cfg["specimen"]["diameter"]
+    area = math.pi * (radius * radius)
     on, off = slip_rate_thresholds(cfg)
     st.slips = SlipDetector(on, off, ld["slip_quiet_steps"], ld["slip_rate_window"], float(eng.dt),
                             cfg["fault"]["angle_deg"], ld["frame_stiffness"], area, onset_window=ld["slow_onset_window"])

@@ -1120,7 +1120,8 @@ class Engine:
         w = self._a["wal"]
         if w[K.W_HASP] == 0.0 or w[K.W_PMODE] != 2.0 or w[K.W_KF] <= 0.0:
             return 0.0
-        return float(0.5 * w[K.W_KF] * (w[K.W_ZT] - w[K.W_ZD]) ** 2)
+        stretch = float(w[K.W_ZT] - w[K.W_ZD])
+        return 0.5 * float(w[K.W_KF]) * (stretch * stretch)  # not ** 2: a scalar power is libm's pow, not portable
 
     def strain_energy_parts(self) -> dict:
         """Strain energy (J) by store: ``contacts`` (linear contacts: ½kn·overlap²,
