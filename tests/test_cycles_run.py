@@ -59,6 +59,10 @@ def test_two_stick_slips_and_consistent_cycle_indices(two_cycles):
     _, run = two_cycles
     meta = run.read_meta()
     assert meta["status"] == "complete" and meta["stop_reason"] == "slips"
+    # a ground saw-cut: no fault bonds, although fault pairs lie within the bonding gap
+    assert meta["specimen"]["n_fault_bonds"] == 0 and meta["specimen"]["n_fault_contacts_bondable"] > 0
+    assert meta["crack_counts"]["fault"] > 0  # every fault crack is a healed contact's re-rupture
+    assert run.read_table("cracks").query("kind == 'fault'")["healed"].all()
     slips = run.read_table("slips")
     major = slips[slips["static_drop"] >= MIN_DROP]
     assert len(major) == 2 and meta["slips"]["n_cycles"] == 2
