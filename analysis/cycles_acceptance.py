@@ -6,8 +6,8 @@ Each DIR is a run directory, or a folder of run directories (a campaign). For ev
 complete run it prints: stick-slips (static drop >= the run's ``loading.stop_min_drop``),
 the recurrence CV at the nominal loading rate (``slips.parquet`` ``drive_recurrence`` over
 the drive's full speed; docs/cycles.md) and over simulated time, the first stick-slip's
-drop and the later ones over it, the fewest AE events in a cycle, the mean stress at the
-stick-slips and the wall time; then how many runs meet each criterion:
+drop and the later ones over it, the fewest AE events in a cycle, the mean peak stress of
+the cycles and the wall time; then how many runs meet each criterion:
 
 * at least 10 stick-slips;
 * recurrence CV between 0.05 and 0.6 (at the loading rate; the simulated-time CV beside);
@@ -27,32 +27,27 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from labquake.cycle_stats import coefficient_of_variation, run_cycles  # noqa: E402
 from labquake.errors import LabquakeError  # noqa: E402
 from labquake.io.rundir import RunDirectory  # noqa: E402
 
 
-def _cv(values: pd.Series) -> float:
-    v = values.dropna().to_numpy(float)
-    return float(v.std(ddof=1) / v.mean()) if v.size >= 2 and v.mean() != 0 else float("nan")
-
-
 def run_row(rd: RunDirectory) -> dict:
+    """One run's figures, from its cycles (:func:`labquake.cycle_stats.run_cycles`)."""
     meta = rd.read_meta()
-    slips = rd.read_table("slips")
-    events = rd.read_table("events")
-    min_drop = float(meta["stop_criterion"]["min_drop"])
-    major = slips[slips["static_drop"] >= min_drop].sort_values("step_start", kind="stable")
+    cycles = run_cycles(rd)
+    major = cycles[cycles["complete"].astype(bool)]
     n = len(major)
-    speed = float((meta.get("drive") or {}).get("fast_velocity") or np.nan)
     drops = major["static_drop"].to_numpy(float)
-    per_cycle = events.groupby("cycle").size().reindex(range(n), fill_value=0)
+    per_cycle = rd.read_table("events").groupby("cycle").size().reindex(range(n), fill_value=0)
     ratio = drops[1:] / drops[0] if n >= 2 else np.array([np.nan])
     return {
         "run": rd.name, "steps": int(meta["steps"]), "wall_s": round(float(meta.get("wall_time_s", np.nan))),
-        "stick_slips": n, "cv_loading": _cv(major["drive_recurrence"] / speed), "cv_time": _cv(major["recurrence"]),
+        "stick_slips": n, "cv_loading": coefficient_of_variation(major["loading_recurrence"]),
+        "cv_time": coefficient_of_variation(major["recurrence"]),
         "first_drop_mpa": drops[0] / 1e6 if n else np.nan, "later_over_first_min": float(np.min(ratio)),
         "later_over_first_max": float(np.max(ratio)), "fewest_events_in_a_cycle": int(per_cycle.min()) if n else 0,
-        "stress_at_stick_slips_mpa": float(major["stress_start"].mean() / 1e6) if n else np.nan,
+        "cycle_peak_mpa": float(major["peak_stress"].mean() / 1e6) if n else np.nan,
     }
 
 
