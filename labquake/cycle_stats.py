@@ -167,7 +167,8 @@ def _min_drop(rd, meta: dict[str, Any]) -> float | None:
 def _full_speed(meta: dict[str, Any], rd) -> float | None:
     """The drive's full speed [m/s] (``meta.json`` drive.fast_velocity, else the config's
     ``loading.platen_velocity``), or None if unknown."""
-    v = (meta.get("drive") or {}).get("fast_velocity") if isinstance(meta.get("drive"), dict) else None
+    drive = meta.get("drive")
+    v = drive.get("fast_velocity") if isinstance(drive, dict) else None
     if v is None:
         try:
             v = (rd.read_config().get("loading") or {}).get("platen_velocity")
@@ -799,14 +800,14 @@ def okubo_cycles(path=None, *, bandwidth: float = OKUBO_BANDWIDTH, grid: float =
     for k, ms in enumerate(rec.mainshocks.itertuples(index=False)):
         j = int(np.argmin(np.abs(on_all - float(ms.onset))))
         sid = int(ids[j])
+        rec = float(on_all[j] - on_all[j - 1]) if j > 0 else math.nan
         start, onset, end = float(bounds[k, 0]), float(ms.onset), float(ms.end)
         in_cycle = (t > start) & (t <= end)
         row: dict[str, Any] = {
             "run": OKUBO_NAME, "cycle": k, "stick_slip_id": sid, "complete": True, "source": "okubo",
             "start": start, "onset": onset, "end": end,
-            "recurrence": float(on_all[j] - on_all[j - 1]) if j > 0 else math.nan,
-            # the laboratory loads at a constant rate: its recurrence is loading time
-            "loading_recurrence": float(on_all[j] - on_all[j - 1]) if j > 0 else math.nan,
+            "recurrence": rec,
+            "loading_recurrence": rec,  # the laboratory loads at a constant rate: its recurrence is loading time
             "static_drop": float(drop_of.get(sid, math.nan)) * 1e6,
             "n_events": int(in_cycle.sum()), "n_foreshocks": int(((t > start) & (t < onset)).sum()),
             "n_foreshock_catalog": int(n_f_cat.get(sid, 0)),
