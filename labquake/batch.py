@@ -1,7 +1,7 @@
 """Campaigns: many simulations from one spec, one task per run on dask.distributed.
 
 A *campaign spec* is a run config (the top-level tables of a run-config TOML, see
-:mod:`labquake.config`) plus a ``[campaign]`` table::
+:mod:`labquake.sim.config`) plus a ``[campaign]`` table::
 
     [campaign]
     name = "paper27"
@@ -29,8 +29,8 @@ existing scheduler) as one task each. A task calls ``simulate(config, run_dir,
 resume=True)``, so a complete run is skipped and an interrupted one resumes from its
 checkpoint. A task that raises marks its run failed (``meta.json`` status ``failed`` with
 the error) and the others go on; a task whose worker dies is retried. Then the campaign is
-analysed (:func:`labquake.pipeline.analyze_campaign`,
-:func:`labquake.grains.analyze_campaign_grains`) and :mod:`labquake.report` writes
+analysed (:func:`labquake.analysis.pipeline.analyze_campaign`,
+:func:`labquake.analysis.grains.analyze_campaign_grains`) and :mod:`labquake.report` writes
 ``report.html``.
 
 The campaign directory holds the runs plus ``campaign.toml`` (the spec with its base
@@ -78,7 +78,7 @@ CAMPAIGN_KEYS = ("name", "description", "base", "seeds", "sweep", "runs", "retri
 #: where the seed lives in a run config
 SEED_KEY = "seed"
 #: the function a task calls, as "module:attribute"
-DEFAULT_RUNNER = "labquake.experiment:simulate"
+DEFAULT_RUNNER = "labquake.sim.experiment:simulate"
 #: refuse to start with less free space than this in the output directory
 MIN_FREE_BYTES = 200 * 2**20
 #: task retries after a lost worker, unless the spec or the caller says otherwise
@@ -105,7 +105,7 @@ class RunSpec:
     index: int  # 1-based position in the campaign
     name: str  # directory name under the campaign directory
     overrides: dict[str, Any]  # dotted parameter path -> value (seed included when set)
-    config: dict[str, Any]  # the run's fully resolved config (labquake.config.resolve_config)
+    config: dict[str, Any]  # the run's fully resolved config (labquake.sim.config.resolve_config)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def load_campaign(path: str | os.PathLike) -> CampaignSpec:
 
     Raises :class:`~labquake.errors.ConfigError` (one line, naming the file) for a
     malformed spec: TOML syntax, a missing or unknown ``[campaign]`` key, a bad sweep, or
-    a run config that :func:`labquake.config.resolve_config` rejects.
+    a run config that :func:`labquake.sim.config.resolve_config` rejects.
     """
     path = Path(path)
     raw = read_toml(path)
@@ -351,25 +351,25 @@ class Option:
 
 
 def _metrics() -> tuple[str, ...]:
-    from labquake.distances import METRICS
+    from labquake.analysis.distances import METRICS
 
     return tuple(METRICS)
 
 
 def _linkages() -> tuple[str, ...]:
-    from labquake.trees import LINKAGES
+    from labquake.analysis.trees import LINKAGES
 
     return tuple(LINKAGES)
 
 
 def _nulls() -> tuple[str, ...]:
-    from labquake.trees import NULLS
+    from labquake.analysis.trees import NULLS
 
     return tuple(NULLS)
 
 
-#: every option of ``[campaign.analysis]`` (:func:`labquake.pipeline.analyze_campaign`),
-#: ``[campaign.grains]`` (:func:`labquake.grains.analyze_campaign_grains`) and
+#: every option of ``[campaign.analysis]`` (:func:`labquake.analysis.pipeline.analyze_campaign`),
+#: ``[campaign.grains]`` (:func:`labquake.analysis.grains.analyze_campaign_grains`) and
 #: ``[campaign.report]`` (:func:`labquake.report.write_report`), with its type and range
 CAMPAIGN_OPTIONS: dict[str, dict[str, Option]] = {
     "analysis": {
@@ -435,7 +435,7 @@ def check_campaign_options(table: str, options: Mapping[str, Any],
 
 
 def _resolve(cfg: dict[str, Any], where: str) -> dict[str, Any]:
-    from labquake.config import resolve_config
+    from labquake.sim.config import resolve_config
 
     try:
         return resolve_config(cfg)
@@ -971,8 +971,8 @@ def _dashboard(client: Any) -> str | None:
 
 def analysis_functions() -> dict[str, Callable[..., Any]]:
     """The analysis stages after simulation, in order: name -> function(campaign_dir, **options)."""
-    from labquake.grains import analyze_campaign_grains
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.grains import analyze_campaign_grains
+    from labquake.analysis.pipeline import analyze_campaign
 
     return {"analysis": analyze_campaign, "grains": analyze_campaign_grains}
 

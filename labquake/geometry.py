@@ -39,7 +39,7 @@ class FaultPlane:
     def __post_init__(self) -> None:
         if not np.isfinite(self.angle_deg) or not (0.0 < self.angle_deg < 90.0):
             raise ConfigError(f"fault angle must lie strictly between 0 and 90 degrees, got {self.angle_deg}")
-        from labquake.dem.exactmath import cos_sin
+        from labquake.sim.dem.exactmath import cos_sin
 
         c, s = cos_sin(float(np.deg2rad(self.angle_deg)))  # the same bits on every CPU
         frame = np.array([[-s, 0.0, c], [0.0, -1.0, 0.0], [c, 0.0, s]])

@@ -3,8 +3,8 @@
 :func:`write_report` reads everything from the campaign directory, so a report can be
 rebuilt at any time from results on disk: the runs, ``campaign.toml`` and
 ``campaign.json`` (written by :mod:`labquake.batch`), ``analysis/*.parquet`` and
-``figures/*.png`` (written by :func:`labquake.pipeline.analyze_campaign` and
-:func:`labquake.grains.analyze_campaign_grains`). Missing pieces are stated in the report,
+``figures/*.png`` (written by :func:`labquake.analysis.pipeline.analyze_campaign` and
+:func:`labquake.analysis.grains.analyze_campaign_grains`). Missing pieces are stated in the report,
 never fatal: a report of a campaign whose analysis failed still shows the runs.
 
 The report opens with a summary (runs complete, reference ranges met, B_k levels
@@ -21,7 +21,7 @@ the campaign's config and software versions.
 
 Significance: the headline counts B_k levels whose **Holm**-adjusted p is below ``alpha``
 (and lists the Benjamini–Hochberg-adjusted and raw p beside them). ``family="metric"``
-adjusts over the levels of each metric (as :func:`labquake.trees.compare_trees` and the
+adjusts over the levels of each metric (as :func:`labquake.analysis.trees.compare_trees` and the
 B_k figures do); ``family="all"`` adjusts over every level of every metric together
 (family-wise control across the metrics).
 
@@ -84,7 +84,7 @@ REFERENCE: dict[str, Reference] = {
 }
 
 #: statistics of the per-run table: (column of analysis/seismicity.parquet, i.e. of
-#: :func:`labquake.seismicity.run_statistics`, heading, reference key)
+#: :func:`labquake.analysis.seismicity.run_statistics`, heading, reference key)
 STAT_COLUMNS: list[tuple[str, str, str]] = [
     ("b_aki", "b (Aki ML)", "b"),
     ("b_lsq", "b (LSQ, reference code)", "b"),
@@ -136,7 +136,7 @@ def stick_slip_stats(loading: pd.DataFrame) -> dict[str, float]:
 
 def mainshock_stats(slips: pd.DataFrame) -> dict[str, float]:
     """Peak, after and static drop [MPa] of the mainshock in ``slips.parquet`` (the
-    slip event with the largest static drop, :mod:`labquake.slips`); NaN when the run
+    slip event with the largest static drop, :mod:`labquake.sim.slips`); NaN when the run
     had no slip event."""
     main = slips[slips["is_mainshock"].to_numpy(dtype=bool)]
     if len(main) == 0:
@@ -169,7 +169,7 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
     :data:`STAT_COLUMNS` (b and D2) and ``n_events`` (fault events).
 
     b and D2 come from ``analysis/seismicity.parquet`` when the campaign analysis wrote
-    it, else (no such file) from :func:`labquake.seismicity.run_statistics` on each run's
+    it, else (no such file) from :func:`labquake.analysis.seismicity.run_statistics` on each run's
     events. When the file exists but cannot be read (or lacks the ``run`` column), b and
     D2 are left empty rather than recomputed with other settings.
     """
@@ -200,7 +200,7 @@ def per_run_table(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.DataF
 def _compute_stats(runs: Sequence[RunDirectory]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     try:
-        from labquake.seismicity import run_statistics
+        from labquake.analysis.seismicity import run_statistics
     except ImportError:
         return pd.DataFrame({"run": [rd.name for rd in runs]})
     for rd in runs:
@@ -286,11 +286,11 @@ def energy_figure(runs: Sequence[RunDirectory], max_runs: int = 6) -> tuple[byte
 
 def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: Mapping[str, pd.DataFrame] | None = None,
                max_runs: int = 30) -> bytes | None:
-    """Fault-crack KDFs (:func:`labquake.segment.kdf`, σ = ``bandwidth`` steps) with their
+    """Fault-crack KDFs (:func:`labquake.analysis.segment.kdf`, σ = ``bandwidth`` steps) with their
     episodes shaded, one panel per run (at most ``max_runs``): the mainshock red,
     foreshocks blue. ``episodes`` (run name -> episodes table) are those the campaign
     analysis used; a run without them is segmented here."""
-    from labquake.segment import kdf, segment_run
+    from labquake.analysis.segment import kdf, segment_run
 
     from labquake.viz.analysis_figures import short_labels
 
@@ -336,13 +336,13 @@ def kdf_figure(runs: Sequence[RunDirectory], bandwidth: float = 2000, episodes: 
 def source_mechanisms(runs: Sequence[RunDirectory]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Hudson source types of every run's AE events and the share of each class per run.
 
-    Returns the classified events (:func:`labquake.ae.moment.classify_events`, with a
+    Returns the classified events (:func:`labquake.sim.ae.moment.classify_events`, with a
     ``run`` column) and a table with one row per run plus an ``all`` row: ``events``, the
-    percentage of each class of :data:`labquake.ae.moment.SOURCE_TYPES`, the median
+    percentage of each class of :data:`labquake.sim.ae.moment.SOURCE_TYPES`, the median
     iso/dev of all events and of the events made only of tensile cracks (an opening crack
     must be positive) with their number. None when no run has events.
     """
-    from labquake.ae.moment import SOURCE_TYPES, classify_events
+    from labquake.sim.ae.moment import SOURCE_TYPES, classify_events
 
     parts = []
     for rd in runs:
@@ -603,7 +603,7 @@ def bk_significance(bk: pd.DataFrame, family: str = "metric", alpha: float = 0.0
     ``bk``), ``holm_significant`` and ``bh_significant``.
     """
     from labquake.errors import ConfigError
-    from labquake.trees import benjamini_hochberg, holm
+    from labquake.analysis.trees import benjamini_hochberg, holm
 
     if family not in ("metric", "all"):
         raise ConfigError(f"family must be 'metric' or 'all', got {family!r}")
@@ -881,7 +881,7 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
         add(figure(data, "Hudson source-type plot of every AE event (equal-area u–v projection; squares: textbook "
                    "sources). Classes by Hudson's k (isotropic share, −1 implosion … +1 explosion) and T (−1 CLVD+ … "
                    "+1 CLVD−): tensile k ≥ 0.2, implosive k ≤ −0.2, shear |k| < 0.2 and |T| ≤ 0.5, CLVD |k| < 0.2 "
-                   "and |T| > 0.5 (labquake.ae.moment).", "fig-hudson", "AE source types (Hudson plot)"))
+                   "and |T| > 0.5 (labquake.sim.ae.moment).", "fig-hudson", "AE source types (Hudson plot)"))
         shares = shares.copy()
         shares.insert(0, "label", [label_of.get(r, r) for r in shares["run"]])
         add('<p class="note">Share of each source type per run, and the median iso/dev (isotropic part over the '
@@ -972,7 +972,7 @@ def write_report(campaign_dir: str | os.PathLike, out: str | os.PathLike | None 
 CYCLE_DEFINITIONS = (
     "<b>Simulated</b>: a stick-slip is a slip event of <code>slips.parquet</code> with a static drop of at least "
     "<code>loading.stop_min_drop</code>; a cycle runs from the end of one stick-slip to the end of the next "
-    "(labquake.cycles). The drop is the differential-stress static drop; foreshocks are the fault AE events "
+    "(labquake.sim.cycles). The drop is the differential-stress static drop; foreshocks are the fault AE events "
     "(on the fault, within 10 mm of its plane) between the previous stick-slip's end and this onset; the KDE "
     "segments each cycle's fault cracks (the campaign's bandwidth, in steps). "
     "<b>Okubo FB03-087</b> (4 m biaxial granite fault, Okubo et al., MIT licence; "
@@ -993,7 +993,7 @@ def cycles_section(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.Data
                    stale_tables: set[str] | frozenset[str] = frozenset(), stale: Mapping[str, str] | None = None,
                    okubo_dir: str | os.PathLike | None = None) -> str:
     """The "Stick-slip cycles" section: the simulated cycles (``analysis/cycles.parquet``)
-    beside the Okubo FB03-087 laboratory data (:func:`labquake.cycle_stats.compare_cycles`),
+    beside the Okubo FB03-087 laboratory data (:func:`labquake.analysis.cycle_stats.compare_cycles`),
     their distributions, and b through the seismic cycle (``figures/b_cycle.png``).
 
     When every run has a single cycle the comparison is one line; a missing analysis is
@@ -1001,8 +1001,7 @@ def cycles_section(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.Data
     stale)`` are :func:`write_report`'s (saving into figures/ and the figure index);
     without them figures are embedded directly.
     """
-    from labquake import cycle_stats as cs
-
+    from labquake.analysis import cycle_stats as cs
     campaign_dir = Path(campaign_dir)
     stale = stale or {}
     own_figure = own_figure or (lambda name, data: data)
@@ -1068,7 +1067,7 @@ def cycles_section(campaign_dir: str | os.PathLike, tables: Mapping[str, pd.Data
 
 def forecast_section(campaign_dir: str | os.PathLike) -> str:
     """The "Forecasting" section: every skill score of ``forecast/skill.json`` next to its
-    baseline (:mod:`labquake.forecast`), the reasons where a method does not apply, and the
+    baseline (:mod:`labquake.analysis.forecast`), the reasons where a method does not apply, and the
     figures of ``forecast/``. Says how to make them when ``labquake forecast`` has not run."""
     fdir = Path(campaign_dir) / "forecast"
     doc = _read_json(fdir / "skill.json")
@@ -1106,7 +1105,7 @@ def _anchor(fname: str) -> str:
 
 def _safe_name(name: str) -> str:
     """The file-name form of a run name used by the per-run figures of the pipeline."""
-    from labquake.pipeline import _safe
+    from labquake.analysis.pipeline import _safe
 
     return _safe(name)
 

@@ -8,8 +8,8 @@ HELP = "segment, compute b/D2, build clouds, distances and trees, and compare Tf
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from labquake.distances import METRICS
-    from labquake.trees import LINKAGES, NULLS
+    from labquake.analysis.distances import METRICS
+    from labquake.analysis.trees import LINKAGES, NULLS
 
     parser.add_argument("campaign_dir", help="campaign directory holding run directories")
     parser.description = (f"{HELP}. Options not given on the command line default to the campaign's own "
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from labquake.errors import ConfigError
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     from_campaign = _campaign_analysis_options(args.campaign_dir)
     for key, default in _DEFAULTS.items():
@@ -123,7 +123,7 @@ def _cycles_lines(cycles, per_cycle: bool) -> list[str]:
     """What ``analysis/cycles.parquet`` holds, in a few lines."""
     import math
 
-    from labquake.cycle_stats import cycles_summary
+    from labquake.analysis.cycle_stats import cycles_summary
 
     s = cycles_summary(cycles)
     if not s["n_cycles"]:

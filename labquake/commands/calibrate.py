@@ -10,7 +10,7 @@ HELP = "run intact-rock calibration tests (UCS, direct tension, triaxial) on the
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         f"{HELP}. The loading protocol comes from the config's optional [calibration] table "
-        "(see labquake.calibrate.CalibrationSettings); a rerun with the same --out skips complete tests "
+        "(see labquake.sim.calibrate.CalibrationSettings); a rerun with the same --out skips complete tests "
         "and resumes a killed one from its checkpoint.")
     parser.add_argument("config", help="run config (TOML), e.g. simulations/paper.toml")
     parser.add_argument("--out", required=True, metavar="DIR", help="calibration directory (new, or one to resume)")
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labquake.calibrate import calibrate, load_calibration_config, parse_seeds, parse_tests
+    from labquake.sim.calibrate import calibrate, load_calibration_config, parse_seeds, parse_tests
     from labquake.errors import ConfigError
 
     if args.jobs < 1:

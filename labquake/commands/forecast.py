@@ -1,5 +1,5 @@
 """``labquake forecast CAMPAIGN_DIR``: next-record bounds, precursors, time to failure and
-2-of-3 consensus detection, each scored against its baseline (:mod:`labquake.forecast`)."""
+2-of-3 consensus detection, each scored against its baseline (:mod:`labquake.analysis.forecast`)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from labquake.errors import ConfigError
-    from labquake.forecast import METHODS, forecast_campaign
+    from labquake.analysis.forecast import METHODS, forecast_campaign
 
     if not 0.0 < args.alpha < 1.0:
         raise ConfigError(f"--alpha must be in (0, 1), got {args.alpha}")

@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labquake.config import load_config, resolve_config
+    from labquake.sim.config import load_config, resolve_config
     from labquake.errors import ConfigError
-    from labquake.experiment import simulate
+    from labquake.sim.experiment import simulate
 
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")

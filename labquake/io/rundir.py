@@ -94,7 +94,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("mode", "s", allowed=("tension", "shear")),
         Column("particle_a", "i"),
         Column("particle_b", "i"),
-        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles; 0 where a producer has none)"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.sim.cycles; 0 where a producer has none)"),
     ],
     # cracks.parquet of a simulation also has healed (bool: the re-rupture of a fault
     # contact regained by fault healing, docs/healing.md); imported runs may lack it
@@ -111,7 +111,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("iso_ratio", "f", "iso / dev, signed: opening +, closing - (derived from iso and dev if absent)"),
         Column("n_cracks", "i"),
         Column("on_fault", "b"),
-        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles; 0 where a producer has none)"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.sim.cycles; 0 where a producer has none)"),
     ],
     "slips": [
         Column("step_start", "i"),
@@ -122,7 +122,7 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("peak_slip_rate", "f", "m/s, averaged over loading.slip_rate_window steps"),
         *_cols("reload reload_bound", "f", "Pa, stress the drive added during the event (measured stiffness; rigid-sample bound)"),
         Column("is_mainshock", "b"),
-        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.cycles)"),
+        Column("cycle", "i", "stick-slip cycle, 0, 1, ... (labquake.sim.cycles)"),
         Column("recurrence", "f", "s from the previous stick-slip's start (NaN before the first)", undefined_ok=True),
         Column("drive_recurrence", "f", "m, drive-point advance since the previous stick-slip's start (NaN before the "
                "first, or where the drive was not recorded)", undefined_ok=True),
@@ -144,7 +144,7 @@ SCHEMAS: dict[str, list[Column]] = {
         *_cols("x y z", "f", "m"),
         Column("model", "s", allowed=("smoothjoint", "flatjoint", "linear")),
     ],
-    # labquake.energy: cumulative work and dissipation, current strain and kinetic energy;
+    # labquake.sim.energy: cumulative work and dissipation, current strain and kinetic energy;
     # residual = boundary_work - (strain + kinetic + friction + damping + bond_break)
     "energy": [
         Column("step", "i"),
@@ -162,7 +162,7 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 
 
 def _iso_ratio(df: pd.DataFrame) -> np.ndarray:
-    from labquake.ae.moment import iso_ratio  # the one definition (imported late: ae imports this module)
+    from labquake.sim.ae.moment import iso_ratio  # the one definition (imported late: ae imports this module)
 
     return np.asarray(iso_ratio(df["iso"].to_numpy(float), df["dev"].to_numpy(float)), dtype=float).reshape(-1)
 

@@ -3,7 +3,7 @@
 :func:`hudson_figure` draws the Hudson, Pearce & Rogers (1989) source-type plot in its
 equal-area (u, v) projection: the diamond of all moment tensors, the T = 0 and k = 0
 lines, the textbook sources, and one point per event coloured by its class
-(:func:`labquake.ae.moment.source_type`). Save it with :func:`labquake.viz.analysis_figures.save`.
+(:func:`labquake.sim.ae.moment.source_type`). Save it with :func:`labquake.viz.analysis_figures.save`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ _POINTS = [("ISO+", (0.0, 1.0), (4, 2)), ("ISO−", (0.0, -1.0), (4, -9)), ("DC"
 
 
 def hudson_figure(table: pd.DataFrame, title: str = "", k_volumetric: float = 0.2):
-    """Hudson source-type plot of classified events (:func:`labquake.ae.moment.classify_events`
+    """Hudson source-type plot of classified events (:func:`labquake.sim.ae.moment.classify_events`
     rows: ``hudson_u``, ``hudson_v``, ``source_type``, ``on_fault``); fault events are
     circles, rock-only events crosses. The legend gives each class's share."""
     from matplotlib.figure import Figure
 
-    from labquake.ae.moment import SOURCE_TYPES, hudson_uv
+    from labquake.sim.ae.moment import SOURCE_TYPES, hudson_uv
 
     fig = Figure(figsize=(6.4, 5.6))
     fig.subplots_adjust(left=0.06, right=0.74, bottom=0.06, top=0.9)

@@ -1,6 +1,6 @@
 """Matplotlib figures of the macro-scale analysis (Agg canvas, no display, no pyplot state).
 
-Each ``*_figure`` function takes plain arrays or the tables of :mod:`labquake.pipeline`
+Each ``*_figure`` function takes plain arrays or the tables of :mod:`labquake.analysis.pipeline`
 and returns a :class:`matplotlib.figure.Figure`; :func:`save` writes it as PNG atomically.
 """
 
@@ -30,7 +30,7 @@ REFERENCE_RANGES = {"b": (0.99, 0.27, 0.61, 1.67), "d2": (1.72, 0.15, 1.42, 1.95
 
 
 _RUN_NUMBER = __import__("re").compile(r"^run-(\d+)(?:_|$)")
-#: a (run, cycle) leaf name, labquake.cycle_stats.leaf_name
+#: a (run, cycle) leaf name, labquake.analysis.cycle_stats.leaf_name
 _CYCLE_LEAF = __import__("re").compile(r"^(.*)#c(\d+)$")
 
 

@@ -1,4 +1,4 @@
-"""Figures of repeated stick-slip cycles (:mod:`labquake.cycle_stats`); Agg canvas, no pyplot state."""
+"""Figures of repeated stick-slip cycles (:mod:`labquake.analysis.cycle_stats`); Agg canvas, no pyplot state."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def cycle_comparison_figure(sim: dict, lab: dict, sim_name: str = "simulated", l
     count distribution, of a simulated campaign beside the laboratory data.
 
     ``sim`` and ``lab`` hold arrays ``recurrence``, ``drop`` (within-run normalised,
-    :func:`labquake.cycle_stats.within_record_normalised`) and ``foreshocks`` (counts per
+    :func:`labquake.analysis.cycle_stats.within_record_normalised`) and ``foreshocks`` (counts per
     cycle), and the CVs ``recurrence_cv``, ``drop_cv``.
     """
     fig = _figure(figsize=(11, 3.6))

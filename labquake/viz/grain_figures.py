@@ -1,6 +1,6 @@
 """Matplotlib figures of the grain-scale analysis (Agg backend, no display needed).
 
-Each ``*_figure`` function takes the tables written by :mod:`labquake.grains` and returns
+Each ``*_figure`` function takes the tables written by :mod:`labquake.analysis.grains` and returns
 a :class:`matplotlib.figure.Figure`; :func:`save` writes it atomically and closes it.
 Time runs along x as "steps relative to the mainshock" (negative before it), as in the
 reference figures.
@@ -44,7 +44,7 @@ def _mid(df: pd.DataFrame) -> np.ndarray:
 
 def category_figure(categories: pd.DataFrame):
     """2×4 panels, one per shape category 1–8: proportion against time, normal and shear."""
-    from labquake.grains import CATEGORY_SHAPES
+    from labquake.analysis.grains import CATEGORY_SHAPES
 
     fig = _figure(figsize=(13, 6), layout="constrained")
     axes = fig.subplots(2, 4, sharex=True, sharey=True)
