@@ -30,6 +30,8 @@ MOVED: dict[str, str] = {
     **{f"labquake.{m}": f"labquake.analysis.{m}" for m in (
         "segment", "seismicity", "clouds", "distances", "transport", "trees", "grains",
         "pipeline", "cycle_stats", "forecast")},
+    # run_campaign and the functions tests patch live there; the package re-exports the API
+    "labquake.batch": "labquake.campaign.scheduling",
 }
 
 

@@ -2,7 +2,7 @@
 
 :func:`write_report` reads everything from the campaign directory, so a report can be
 rebuilt at any time from results on disk: the runs, ``campaign.toml`` and
-``campaign.json`` (written by :mod:`labquake.batch`), ``analysis/*.parquet`` and
+``campaign.json`` (written by :mod:`labquake.campaign`), ``analysis/*.parquet`` and
 ``figures/*.png`` (written by :func:`labquake.analysis.pipeline.analyze_campaign` and
 :func:`labquake.analysis.grains.analyze_campaign_grains`). Missing pieces are stated in the report,
 never fatal: a report of a campaign whose analysis failed still shows the runs.
@@ -100,7 +100,7 @@ FIGURE_SECTIONS: list[tuple[str, str]] = [
     ("bk_", "B_k: Fowlkes–Mallows comparison of Tf and Tm"),
     ("grains_", "Grain scale: contact categories, stress–strength overlap, acceleration"),
 ]
-#: the stages of a campaign (labquake.batch), in order
+#: the stages of a campaign (labquake.campaign), in order
 STAGE_ORDER = ("prepare", "simulate", "analysis", "grains", "report")
 #: per-run figures, listed by name (the report shows overview figures of all runs instead)
 PER_RUN_PREFIXES = ("loading_", "kdf_")

@@ -49,7 +49,7 @@ def _campaign_analysis_options(campaign_dir: str) -> dict:
     """The ``[campaign.analysis]`` table of ``CAMPAIGN_DIR/campaign.toml`` (empty if none)."""
     from pathlib import Path
 
-    from labquake.batch import check_campaign_options
+    from labquake.campaign import check_campaign_options
     from labquake.errors import ConfigError
     from labquake.io.rundir import read_toml
 

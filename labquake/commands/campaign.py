@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from labquake.batch import load_campaign, run_campaign
+    from labquake.campaign import load_campaign, run_campaign
     from labquake.errors import ConfigError
 
     if args.workers is not None and args.workers < 1:

@@ -12,7 +12,7 @@ defaults and the comments in ``simulations/paper.toml`` explain each value)::
     [recording]  loading-curve, monitored-contact, snapshot and checkpoint intervals
     [ae]         Hazzard & Young event clustering windows
 
-A ``[campaign]`` table (used by :mod:`labquake.batch`) is accepted and dropped.
+A ``[campaign]`` table (used by :mod:`labquake.campaign`) is accepted and dropped.
 
 Every mistake raises :class:`labquake.errors.ConfigError` with a one-line message naming
 the key and what to change.
@@ -205,7 +205,7 @@ _LIST_KEYS = {("recording", "snapshot_steps")}
 RETIRED_LOADING_KEYS = ("stop_drop_fraction", "stop_min_peak")
 
 #: Tables that are accepted and dropped (owned by other modules: ``[campaign]`` by
-#: :mod:`labquake.batch`, ``[calibration]`` by :mod:`labquake.sim.calibrate`).
+#: :mod:`labquake.campaign`, ``[calibration]`` by :mod:`labquake.sim.calibrate`).
 IGNORED_TABLES = ("campaign", "calibration")
 
 
