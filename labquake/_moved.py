@@ -32,6 +32,9 @@ MOVED: dict[str, str] = {
         "pipeline", "cycle_stats", "forecast")},
     # run_campaign and the functions tests patch live there; the package re-exports the API
     "labquake.batch": "labquake.campaign.scheduling",
+    # io/pfc3d.py became a package, one module per file family
+    **{f"labquake.io.pfc3d_{m}": f"labquake.io.pfc3d.{m}" for m in (
+        "config", "text", "fish", "synthetic", "export")},
 }
 
 

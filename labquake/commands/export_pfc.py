@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labquake.io.pfc3d_export import export_pfc
+    from labquake.io.pfc3d.export import export_pfc
 
     report = export_pfc(args.run_dir, args.out, run_id=args.run_id, plain=args.plain,
                         trial_size=args.trial_size, digits=args.digits, force=args.force)

@@ -33,12 +33,13 @@ import numpy as np
 import pandas as pd
 
 from labquake.errors import RunStateError
-from labquake.io.pfc3d_config import (
+from labquake.io.pfc3d.config import (
     CRACK_TYPE_NAMES,
     FaultSettings,
     PfcImportConfig,
     config_to_toml_dict,
 )
+from labquake.io.pfc3d.install import _check_target, build_and_install
 from labquake.io.rundir import SCHEMAS, RunDirectory, dumps_toml
 
 CRACK_EXTRAS = ("size", "particle_a", "particle_b", "crack_id")
@@ -253,7 +254,6 @@ def export_pfc(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, run_id
 
 
 def _export(run_dir, out_dir, *, run_id: int, plain: bool, trial_size: int | None, force: bool) -> ExportReport:
-    from labquake.io.pfc3d import _check_target, build_and_install
 
     t0 = time.perf_counter()
     rd = RunDirectory(run_dir)

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import labquake.io.pfc3d.fish as fish
 from labquake.errors import DataFormatError
-from labquake.io import pfc3d_fish as fish
 
 #: characters that separate tokens besides whitespace (crack normals ``(nx , ny , nz )``)
 _PUNCT = str.maketrans({"(": " ", ")": " ", ",": " "})

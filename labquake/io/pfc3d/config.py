@@ -73,6 +73,11 @@ CRACK_TYPES: dict[str, tuple[str, str]] = {
     "sjtension": ("fault", "tension"),
 }
 
+#: the fault contact area (m²) and the contact-history interval (steps) the reference used,
+#: filled in when neither pfc.toml nor the files give them
+DEFAULT_CONTACT_AREA = 2e-5
+DEFAULT_CONTACT_INTERVAL = 20
+
 #: labquake (kind, mode) -> the reference's type name, for the writer
 CRACK_TYPE_NAMES: dict[tuple[str, str], str] = {
     ("rock", "shear"): "fjshear", ("rock", "tension"): "fjten",
@@ -314,3 +319,8 @@ def config_to_toml_dict(cfg: PfcImportConfig) -> dict[str, Any]:
     if cfg.fault_extra:
         out["fault_extra"] = dict(cfg.fault_extra)
     return out
+
+
+def crack_type_name(kind: str, mode: str) -> str:
+    """The reference's crack type for a labquake (kind, mode)."""
+    return CRACK_TYPE_NAMES[(kind, mode)]
