@@ -27,13 +27,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labquake.cycle_stats import coefficient_of_variation, run_cycles  # noqa: E402
+from labquake.analysis.cycle_stats import coefficient_of_variation, run_cycles  # noqa: E402
 from labquake.errors import LabquakeError  # noqa: E402
 from labquake.io.rundir import RunDirectory  # noqa: E402
 
 
 def run_row(rd: RunDirectory) -> dict:
-    """One run's figures, from its cycles (:func:`labquake.cycle_stats.run_cycles`)."""
+    """One run's figures, from its cycles (:func:`labquake.analysis.cycle_stats.run_cycles`)."""
     meta = rd.read_meta()
     cycles = run_cycles(rd)
     major = cycles[cycles["complete"].astype(bool)]

@@ -9,7 +9,7 @@ For each run directory (simulated runs with ``energy.parquet``) prints:
   quiet sample before its peak to the first after it): the change of the residual as a
   share of the energy dissipated in the window (friction + damping + bond breaks;
   acceptance: < 5 %), and the event's radiated energy, seismic efficiency and apparent
-  stress (:func:`labquake.energy.event_energetics`, fault area π R²/sin θ of the saw-cut).
+  stress (:func:`labquake.sim.energy.event_energetics`, fault area π R²/sin θ of the saw-cut).
 
 Usage::
 
@@ -27,7 +27,7 @@ import sys
 
 import numpy as np
 
-from labquake.energy import event_energetics
+from labquake.sim.energy import event_energetics
 from labquake.io.rundir import RunDirectory
 
 

@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from validate_paper import b_value  # noqa: E402
 
-from labquake.config import load_config  # noqa: E402
+from labquake.sim.config import load_config  # noqa: E402
 from labquake.errors import InsufficientDataError, LabquakeError  # noqa: E402
 from labquake.io.rundir import RunDirectory  # noqa: E402
 
@@ -64,7 +64,7 @@ def _run_dir(out: Path, velocity: float, seed: int, half_dt: bool) -> Path:
 
 
 def _simulate(preset: str, out: str, velocity: float, seed: int, half_dt: bool) -> float:
-    from labquake.experiment import simulate
+    from labquake.sim.experiment import simulate
 
     cfg = load_config(preset)
     ld = cfg["loading"]
@@ -85,7 +85,7 @@ def _simulate(preset: str, out: str, velocity: float, seed: int, half_dt: bool) 
 def foreshock_episodes(run: RunDirectory, start_step: int, bandwidth_m: float) -> int:
     """Foreshock episodes: KDE episodes of the fault cracks before ``start_step`` (the
     mainshock's), with the time axis the drive displacement."""
-    from labquake.segment import segment_episodes
+    from labquake.analysis.segment import segment_episodes
 
     ld = run.read_table("loading")
     ax = ld[ld["stage"] == "axial"]
@@ -128,7 +128,7 @@ def run_row(path: Path, velocity: float, seed: int, bandwidth_m: float) -> dict:
 
 
 def _mw(path: Path) -> np.ndarray:
-    from labquake.clouds import fault_events
+    from labquake.analysis.clouds import fault_events
     from labquake.geometry import FaultPlane
 
     run = RunDirectory(path)

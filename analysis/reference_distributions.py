@@ -9,7 +9,7 @@ For every run directory under CAMPAIGN_DIR this computes
   from 1.5 min(d) to max(d)/2.5);
 * the saw-cut sample's Young's modulus: tangent at 50 % of the peak of the axial stage
   of ``loading.parquet`` (differential stress against axial strain,
-  :func:`labquake.calibrate.tangent_modulus`);
+  :func:`labquake.sim.calibrate.tangent_modulus`);
 * crack counts and the tensile share of rock and of fault cracks;
 
 then prints, for peak, drop, b and D, the mean and standard deviation next to the
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from validate_paper import b_value  # noqa: E402
 
-from labquake.calibrate import tangent_modulus  # noqa: E402
+from labquake.sim.calibrate import tangent_modulus  # noqa: E402
 from labquake.errors import InsufficientDataError  # noqa: E402
 from labquake.io.rundir import find_runs  # noqa: E402
 
@@ -64,9 +64,9 @@ TARGETS = {"modulus_gpa": (44.0, 52.0), "rock_tensile_pct": (40.0, 60.0), "fault
 
 def run_row(run) -> dict:
     """The per-run quantities (NaN where a statistic has too little data)."""
-    from labquake.clouds import fault_events
+    from labquake.analysis.clouds import fault_events
     from labquake.geometry import FaultPlane
-    from labquake.seismicity import correlation_dimension
+    from labquake.analysis.seismicity import correlation_dimension
 
     meta = run.read_meta()
     row = {"run": run.path.name, "peak": meta["peak_differential_stress"] / 1e6, "drop": meta["stress_drop"] / 1e6,

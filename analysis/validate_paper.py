@@ -6,15 +6,15 @@ simulation each and prints:
 * peak differential stress and mainshock stress drop (meta.json; reference 150-340 MPa
   and 38-115 MPa);
 * the number of foreshock bursts of fault cracks: episodes before the mainshock from the
-  kernel-density segmentation of fault-crack times (:func:`labquake.segment.segment_run`,
+  kernel-density segmentation of fault-crack times (:func:`labquake.analysis.segment.segment_run`,
   reference: >= 3). The reference's 2000-step kernel was used on ~8.5e5-step runs; ours
   reach the mainshock ~25x sooner (faster drive), so the kernel is scaled to 200 steps
   (the 2000-step count is printed too);
 * the b-value of the on-fault AE events within 10 mm of the fault, with the reference's
   own estimator (least squares, the range 0.6-1.7 comes from it) and, for comparison,
-  Aki-Utsu maximum likelihood above Mc (:func:`labquake.seismicity.b_value`);
+  Aki-Utsu maximum likelihood above Mc (:func:`labquake.analysis.seismicity.b_value`);
 * the correlation (fractal) dimension of the fault-crack positions in fault-plane
-  coordinates (:func:`labquake.seismicity.correlation_dimension`) with the reference's
+  coordinates (:func:`labquake.analysis.seismicity.correlation_dimension`) with the reference's
   radii (the range 1.4-2.0 comes from them) and with the quantile scaling range.
 
 Usage::
@@ -33,16 +33,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labquake.config import load_config  # noqa: E402
+from labquake.sim.config import load_config  # noqa: E402
 from labquake.errors import InsufficientDataError  # noqa: E402
-from labquake.experiment import simulate  # noqa: E402
+from labquake.sim.experiment import simulate  # noqa: E402
 from labquake.geometry import FaultPlane  # noqa: E402
 
 RANGES = {"peak": (150, 340), "drop": (38, 115), "bursts": (3, np.inf), "b": (0.6, 1.7), "D": (1.4, 2.0)}
 
 
 def foreshock_bursts(run, bandwidth: float) -> int:
-    from labquake.segment import segment_run
+    from labquake.analysis.segment import segment_run
 
     ep = segment_run(run, bandwidth=bandwidth, grid=20)
     ms = ep.loc[ep["is_mainshock"]].iloc[0]
@@ -52,8 +52,8 @@ def foreshock_bursts(run, bandwidth: float) -> int:
 def b_value(run, meta, method: str = "lsq") -> tuple[float, int, float]:
     """b of the on-fault events within 10 mm of the fault (the reference's selection), the
     number of events and the bootstrap standard deviation of b (1000 resamples)."""
-    from labquake.clouds import fault_events
-    from labquake.seismicity import b_value as bv
+    from labquake.analysis.clouds import fault_events
+    from labquake.analysis.seismicity import b_value as bv
 
     ev = fault_events(run.read_table("events"), FaultPlane.from_dict(meta["fault"]), 0.01)
     r = bv(ev["mw"].to_numpy(float), method, n_boot=1000, seed=0, **({} if method == "lsq" else {"mc": "maxc"}))
@@ -62,7 +62,7 @@ def b_value(run, meta, method: str = "lsq") -> tuple[float, int, float]:
 
 def fractal_dimension(run, meta, scaling: str = "reference") -> float:
     """Correlation dimension of the fault cracks in fault-plane (dip, strike) coordinates."""
-    from labquake.seismicity import correlation_dimension
+    from labquake.analysis.seismicity import correlation_dimension
 
     cr = run.read_table("cracks")
     fc = cr[cr["kind"] == "fault"][["x", "y", "z"]].to_numpy(float)
@@ -105,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"seed {seed}: {'/'.join(names)}: {exc}", file=sys.stderr)
         rows.append(row)
 
-    print("b: the reference's estimator (least squares on log10 N(>=M), 10 thresholds; labquake.seismicity.b_value "
+    print("b: the reference's estimator (least squares on log10 N(>=M), 10 thresholds; labquake.analysis.seismicity.b_value "
           "'lsq') with its bootstrap sd; b_aki: Aki-Utsu maximum likelihood above Mc (maximum curvature + 0.2); on-fault events within 10 mm")
     print("D: correlation dimension of fault-crack positions in fault-plane coordinates, the reference's radii "
-          "(1.5 min d .. max d / 2.5); D_q: the quantile scaling range (labquake.seismicity default)")
+          "(1.5 min d .. max d / 2.5); D_q: the quantile scaling range (labquake.analysis.seismicity default)")
     print("bursts: foreshock episodes of fault cracks (KDF, 200-step kernel; in brackets the 2000-step kernel)")
     hdr = (f"{'seed':>4} {'peak MPa':>9} {'drop MPa':>9} {'bursts':>9} {'b':>6} {'(sd)':>6} {'b_aki':>6} {'D':>6} {'D_q':>6} "
            f"{'fault ev':>8} {'fault cr':>8} {'rock cr':>8} {'events':>7} {'steps':>7} {'wall s':>7} stop")

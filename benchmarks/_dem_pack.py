@@ -87,7 +87,7 @@ def dense_pack(n: int = 10_000, seed: int = 0, target_coordination: float = 6.5,
     if os.path.exists(path):
         z = np.load(path)
         return z["pos"], z["rad"], float(z["rc"]), float(z["h"])
-    from labquake.dem import ConfiningCylinder, Engine, LinearContact, Platens
+    from labquake.sim.dem import ConfiningCylinder, Engine, LinearContact, Platens
 
     t0 = time.time()
     rng = np.random.default_rng(seed)

@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-pairs", type=int, default=8)
     args = ap.parse_args(argv)
 
-    from labquake.distances import distance_matrix
-    from labquake.trees import compare_trees
+    from labquake.analysis.distances import distance_matrix
+    from labquake.analysis.trees import compare_trees
 
     rng = np.random.default_rng(args.seed)
     sets = {}
@@ -91,7 +91,7 @@ def compare_with_dense(sets: dict, n_pairs: int) -> None:
     import ot
     from scipy.spatial.distance import cdist
 
-    from labquake.distances import emd, pooled_scale
+    from labquake.analysis.distances import emd, pooled_scale
 
     for which, clouds in sets.items():
         cl = pooled_scale(clouds, "zscore")

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep an existing --out (complete runs are skipped)")
     args = ap.parse_args(argv)
 
-    from labquake.batch import load_campaign, read_events, run_campaign
+    from labquake.campaign import load_campaign, read_events, run_campaign
 
     spec = load_campaign(SPEC)
     n_all = len(spec.runs)

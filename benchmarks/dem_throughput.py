@@ -1,4 +1,4 @@
-"""DEM throughput: labquake.dem against LAMMPS ``gran/hooke/history`` on the same pack.
+"""DEM throughput: labquake.sim.dem against LAMMPS ``gran/hooke/history`` on the same pack.
 
     python benchmarks/dem_throughput.py [--n 10000] [--steps 3000] [--skip-lammps]
 
@@ -70,7 +70,7 @@ def _layers(pos, rad, h):
 
 # ------------------------------------------------------------------------------- labquake
 def make_labquake(pos, rad, rc, h, n_threads, bonded=False):
-    from labquake.dem import ConfiningCylinder, Engine, FlatJoint, LinearContact
+    from labquake.sim.dem import ConfiningCylinder, Engine, FlatJoint, LinearContact
 
     bottom, top = _layers(pos, rad, h)
     fixed = (bottom | top).astype(np.int8)

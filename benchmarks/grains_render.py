@@ -13,7 +13,7 @@ Usage::
 
 The grain benchmark is end to end by default: it writes 27 synthetic run directories
 (contacts.parquet and monitored.parquet in the run-directory schema, once, under
-``benchmarks/_work/``) and times :func:`labquake.grains.analyze_campaign_grains` on
+``benchmarks/_work/``) and times :func:`labquake.analysis.grains.analyze_campaign_grains` on
 them, figures included; episodes are given (30 foreshocks and a mainshock per run), so
 the KDF segmentation, which is not part of this module, is not timed. It also times the
 array core alone (pivot, fits, classification, statistics). Rendering times
@@ -112,7 +112,7 @@ def write_campaign(n_runs: int, n_contacts: int, n_samples: int, seed: int = 0) 
 
 
 def bench_core(n_runs: int, n_contacts: int, n_samples: int) -> dict:
-    from labquake import grains
+    from labquake.analysis import grains
 
     rng = np.random.default_rng(1)
     eps = synthetic_episodes(n_samples)
@@ -136,7 +136,7 @@ def bench_core(n_runs: int, n_contacts: int, n_samples: int) -> dict:
 
 
 def bench_campaign(n_runs: int, n_contacts: int, n_samples: int) -> dict:
-    from labquake.grains import analyze_campaign_grains
+    from labquake.analysis.grains import analyze_campaign_grains
 
     t0 = time.perf_counter()
     camp = write_campaign(n_runs, n_contacts, n_samples)

@@ -1,8 +1,8 @@
 """Benchmark: import a paper-size PFC3D export (about 1e4 cracks, 1e3 events, 100 monitored
 contacts × 4e4 samples, i.e. 14 history files of 4e4 × 101 numbers) into a run directory.
 
-The input is a seeded synthetic run (``labquake.io.pfc3d_synthetic``) exported with
-``labquake.io.pfc3d_export`` (reference layouts, single-space separated, shortest
+The input is a seeded synthetic run (``labquake.io.pfc3d.synthetic``) exported with
+``labquake.io.pfc3d.export`` (reference layouts, single-space separated, shortest
 round-trip numbers). Only the import is timed: parsing, validation and writing the run
 directory. Target: <= 10 s.
 
@@ -32,8 +32,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from labquake.io.pfc3d import PfcImportWarning, import_pfc
-    from labquake.io.pfc3d_export import export_pfc
-    from labquake.io.pfc3d_synthetic import PAPER_SIZE, make_synthetic_run
+    from labquake.io.pfc3d.export import export_pfc
+    from labquake.io.pfc3d.synthetic import PAPER_SIZE, make_synthetic_run
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lq-pfc-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, sys, time, resource
-from labquake.config import load_config
-from labquake.experiment import simulate
+from labquake.sim.config import load_config
+from labquake.sim.experiment import simulate
 cfg = load_config(sys.argv[1])
 t = time.perf_counter()
 run = simulate(cfg, sys.argv[2], progress=False, n_threads=1)

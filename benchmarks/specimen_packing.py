@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from labquake.config import load_config
-from labquake.specimen import build_specimen
-from labquake.specimen.packing import REFERENCE_POROSITY, expansion_count
+from labquake.sim.config import load_config
+from labquake.sim.specimen import build_specimen
+from labquake.sim.specimen.packing import REFERENCE_POROSITY, expansion_count
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = [(4.95, 5.05, 1375), (4.90, 5.10, 1374), (4.75, 5.25, 1371), (4.50, 5.50, 1358), (4.25, 5.75, 1348),
