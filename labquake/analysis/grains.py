@@ -854,7 +854,7 @@ def analyze_campaign_grains(
         from labquake.viz import grain_figures as gf
 
         fdir = root / "figures"
-        out["grains_categories_png"] = gf.save(gf.category_figure(cats), fdir / "grains_categories.png")
+        out["grains_categories_png"] = gf.save(gf.category_figure(cats, CATEGORY_SHAPES), fdir / "grains_categories.png")
         out["grains_stress_strength_png"] = gf.save(gf.stress_strength_figure(pdfs, overlap),
                                                     fdir / "grains_stress_strength.png")
         out["grains_overlap_png"] = gf.save(gf.overlap_figure(overlap), fdir / "grains_overlap.png")

@@ -9,6 +9,7 @@ reference figures.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +43,26 @@ def _mid(df: pd.DataFrame) -> np.ndarray:
     return -0.5 * (df["window_start"].to_numpy(float) + df["window_end"].to_numpy(float))
 
 
-def category_figure(categories: pd.DataFrame):
-    """2×4 panels, one per shape category 1–8: proportion against time, normal and shear."""
-    from labquake.analysis.grains import CATEGORY_SHAPES
+def category_figure(categories: pd.DataFrame, shapes: Mapping[int, str] | None = None):
+    """2×4 panels, one per shape category 1–8: proportion against time, normal and shear.
 
+    Parameters
+    ----------
+    categories : DataFrame
+        ``grains_categories.parquet`` (:func:`labquake.analysis.grains.category_proportions`).
+    shapes : mapping of int to str, optional
+        Each category's force-curve shape for the panel titles
+        (:data:`labquake.analysis.grains.CATEGORY_SHAPES`); without it the titles are the
+        category numbers. Passed in, so that the pictures do not import the analysis that
+        calls them.
+    """
     fig = _figure(figsize=(13, 6), layout="constrained")
     axes = fig.subplots(2, 4, sharex=True, sharey=True)
     for k, ax in enumerate(axes.ravel(), start=1):
         for comp, color, label in (("fn", "tab:blue", "normal"), ("fs", "tab:orange", "shear")):
             d = categories[(categories["component"] == comp) & (categories["category"] == k)]
             ax.plot(_mid(d), d["proportion"].to_numpy(float), "o-", ms=3, color=color, label=label)
-        ax.set_title(f"{k}: {CATEGORY_SHAPES[k]}", fontsize=9)
+        ax.set_title(f"{k}: {shapes[k]}" if shapes else f"category {k}", fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("steps relative to mainshock")
