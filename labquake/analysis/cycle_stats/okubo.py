@@ -30,7 +30,7 @@ def default_okubo_dir() -> Path | None:
     from labquake.analysis.forecast.data import is_okubo_dir
 
     for p in (os.environ.get("LABQUAKE_OKUBO_DIR"),
-              Path(__file__).resolve().parents[1] / "tests" / "data" / "okubo-4m-fb03-087"):
+              Path(__file__).resolve().parents[3] / "tests" / "data" / "okubo-4m-fb03-087"):  # the repository root
         if p and is_okubo_dir(p):
             return Path(p)
     return None
