@@ -168,7 +168,7 @@ def _area(cfg: Mapping[str, Any]) -> float:
 
 def _prepare(cfg: dict[str, Any], specimen: Any, spec: CalibrationTest, settings: CalibrationSettings) -> tuple[Any, _TestState]:
     """Engine and state of a fresh test (the experiment's preparation, then the test's setup)."""
-    from labquake.sim.experiment import build_engine, install_specimen_bonds
+    from labquake.sim.assembly import build_engine, install_specimen_bonds
     from labquake.sim.recorders import CrackLog
 
     eng = build_engine(cfg, specimen, n_threads=1)
@@ -430,7 +430,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         :func:`summarize_test` of the test plus its crack, step and time counts.
     """
     from labquake.io.rundir import RunDirectory
-    from labquake.sim.experiment import _roundtrip, derived_quantities
+    from labquake.sim.assembly import _roundtrip, derived_quantities
     from labquake.sim.specimen import load_specimen
 
     tcfg = run_config_for(cfg, spec, seed, specimen_file)

@@ -123,7 +123,7 @@ def calibrate(
         The content of ``calibration.json``.
     """
     from labquake.io.rundir import dumps_toml
-    from labquake.sim.experiment import _roundtrip
+    from labquake.sim.assembly import _roundtrip
 
     settings = settings or CalibrationSettings()
     specs = parse_tests(tests, settings)
