@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT.parent))
 
 import pandas as pd  # noqa: E402
 
-from labquake import cycle_stats as cs  # noqa: E402
+from labquake.analysis import cycle_stats as cs  # noqa: E402
 from labquake.errors import InsufficientDataError, LabquakeError, RunStateError, SchemaError  # noqa: E402
 
 DEFAULT_OKUBO = ROOT.parent / "tests" / "data" / "okubo-4m-fb03-087"
