@@ -1,4 +1,10 @@
-"""Numba kernels of the DEM engine. Only :mod:`labquake.sim.dem.engine` calls these.
+"""Numba kernels of the DEM engine. Only the engine calls these (:mod:`labquake.sim.dem.engine`
+and its parts ``_controls``, ``_outputs``, ``_energy_budget`` and ``_state_layout``).
+
+This is the one module of labquake over 600 lines, by design: the pair loop, the neighbour
+list and the integrator compile as one unit, and the contact laws (one module each, in
+:mod:`labquake.sim.dem.laws`) are inlined into the pair loop. Splitting the kernels across
+modules would not shorten the compiled code and would scatter one loop over several files.
 
 Conventions
 -----------
