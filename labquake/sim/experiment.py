@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,8 @@ from labquake.sim.assembly import (  # noqa: F401 - derived_quantities: this mod
     install_specimen_bonds,
     parallel_min_pairs,
 )
-from labquake.sim.config import resolve_config
 from labquake.sim.recorders import contact_state
+from labquake.sim.run_config import RunConfig, as_run_config
 from labquake.sim.run_state import (
     _check_compute,
     _checkpoint,
@@ -69,15 +70,25 @@ from labquake.sim.run_state import (
     _Run,
     _snapshot,
 )
-from labquake.sim.specimen import build_specimen, check_matches, load_specimen, save_specimen
-from labquake.sim.stages import _finish, _sample_slip_and_drive, _start_axial, slip_rate_thresholds  # noqa: F401
+from labquake.sim.specimen import (
+    build_specimen,
+    check_matches,
+    load_specimen,
+    save_specimen,
+)
+from labquake.sim.stages import (  # noqa: F401
+    _finish,
+    _sample_slip_and_drive,
+    _start_axial,
+    slip_rate_thresholds,
+)
 
 __all__ = ["simulate", "slip_rate_thresholds", "build_engine", "install_specimen_bonds", "derived_quantities",
            "parallel_min_pairs"]
 
 
 def simulate(
-    config: dict[str, Any],
+    config: RunConfig | Mapping[str, Any],
     out: str | os.PathLike,
     resume: bool = False,
     progress: bool = True,
@@ -89,7 +100,9 @@ def simulate(
     Parameters
     ----------
     config
-        A run config (partial configs are resolved with :func:`labquake.sim.config.resolve_config`).
+        A run config: a :class:`~labquake.sim.run_config.RunConfig`, or a (partial) mapping
+        such as :func:`~labquake.sim.config.load_config` returns, resolved and validated here
+        once (:func:`~labquake.sim.run_config.as_run_config`); the stages get the frozen object.
     out
         The run directory to create.
     resume
@@ -106,7 +119,7 @@ def simulate(
     -------
     RunDirectory
     """
-    cfg = resolve_config(config)
+    cfg = as_run_config(config)
     run = RunDirectory(out)
     if run.path.exists() and not run.path.is_dir():
         raise OutputError(f"{run.path} exists and is not a directory; choose another --out")
@@ -127,12 +140,12 @@ def simulate(
     t0 = time.perf_counter()
     with run.failing_on_error("interrupted; rerun with --resume to continue from the last checkpoint"):
         if restored is None:
-            if cfg["specimen"]["file"]:
-                specimen = load_specimen(cfg["specimen"]["file"])
-                check_matches(specimen, cfg, source=cfg["specimen"]["file"])
+            if cfg.specimen.file:
+                specimen = load_specimen(cfg.specimen.file)
+                check_matches(specimen, cfg, source=cfg.specimen.file)
             else:
                 specimen = build_specimen(cfg)
-            run.start(cfg, meta={"name": cfg["name"], "seed": cfg["seed"], "compute": _compute_meta(None)})
+            run.start(cfg, meta={"name": cfg.name, "seed": cfg.seed, "compute": _compute_meta(None)})
             save_specimen(specimen, run.path / "specimen.npz")
             eng = build_engine(cfg, specimen, n_threads=n_threads)
             eng.set_cylinder(target_stress=0.0)
@@ -151,6 +164,7 @@ def simulate(
         _finish(cfg, run, eng, st, t0)
     return run
 
+
 def _next_multiple(step: int, k: int) -> int:
     return (step // k + 1) * k
 
@@ -160,11 +174,11 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
 
     from labquake.errors import ConfigError
 
-    ld, rec = cfg["loading"], cfg["recording"]
-    sig3 = ld["confining_stress"]
-    explicit = sorted(s for s in rec["snapshot_steps"] if s not in st.snapshots_done)
-    bar = tqdm(total=ld["max_steps"], initial=int(eng.step_count), unit="step", disable=not progress,
-               desc=cfg["name"], dynamic_ncols=True, mininterval=0.5)
+    ld, rec = cfg.loading, cfg.recording
+    sig3 = ld.confining_stress
+    explicit = sorted(s for s in rec.snapshot_steps if s not in st.snapshots_done)
+    bar = tqdm(total=ld.max_steps, initial=int(eng.step_count), unit="step", disable=not progress,
+               desc=cfg.name, dynamic_ncols=True, mininterval=0.5)
     last_post = -10**9
     t_chunk = time.perf_counter()
     try:
@@ -174,15 +188,15 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             if st.end_step is not None and step >= st.end_step:
                 st.stop_reason = st.stop_reason or "slips"
                 break
-            if step >= ld["max_steps"]:
+            if step >= ld.max_steps:
                 st.stop_reason = "max_steps"
                 break
             # -------- chunk length, aligned to every boundary that needs a sample
-            base = rec["mt_interval"] if st.ae.active else rec["contact_interval"]
-            bounds = [step + base, _next_multiple(step, rec["loading_interval"]), _next_multiple(step, rec["checkpoint_interval"]),
-                      ld["max_steps"]]
+            base = rec.mt_interval if st.ae.active else rec.contact_interval
+            bounds = [step + base, _next_multiple(step, rec.loading_interval), _next_multiple(step, rec.checkpoint_interval),
+                      ld.max_steps]
             if st.stage == "axial":
-                bounds.append(_next_multiple(step, rec["contact_interval"]))
+                bounds.append(_next_multiple(step, rec.contact_interval))
             if st.end_step is not None:
                 bounds.append(st.end_step)
             bounds += [s for s in explicit if s > step][:1]
@@ -206,16 +220,16 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             b = eng.boundary_state()
             diff = float(b["axial_stress"] - b["confining_stress"])
             if st.stage == "consolidation":
-                ramp = min(1.0, (step - st.stage_start) / max(ld["consolidation_ramp_steps"], 1))
+                ramp = min(1.0, (step - st.stage_start) / max(ld.consolidation_ramp_steps, 1))
                 eng.set_cylinder(target_stress=ramp * sig3)
                 eng.set_platens(target_stress=ramp * sig3)
                 err_a = abs(b["axial_stress"] - sig3) / sig3
                 err_c = abs(b["confining_stress"] - sig3) / sig3
                 in_stage = step - st.stage_start
                 ke_ratio = float(eng.kinetic_energy() / max(eng.elastic_energy(), 1e-300))
-                done = (in_stage >= max(ld["consolidation_min_steps"], ld["consolidation_ramp_steps"])
-                        and max(err_a, err_c) < ld["consolidation_tolerance"] and ke_ratio < ld["consolidation_ke_ratio"])
-                if done or in_stage >= ld["consolidation_max_steps"]:
+                done = (in_stage >= max(ld.consolidation_min_steps, ld.consolidation_ramp_steps)
+                        and max(err_a, err_c) < ld.consolidation_tolerance and ke_ratio < ld.consolidation_ke_ratio)
+                if done or in_stage >= ld.consolidation_max_steps:
                     st.consolidation = {"steps": in_stage, "converged": bool(done), "axial_error": float(err_a),
                                         "confining_error": float(err_c), "kinetic_to_elastic_energy": ke_ratio,
                                         "rock_cracks": st.prep_cracks[0], "fault_cracks": st.prep_cracks[1]}
@@ -225,17 +239,17 @@ def _loop(cfg, run: RunDirectory, eng, st: _Run, progress: bool, interrupt_at: i
             else:
                 if st.trigger_step is None and diff > st.peak:  # the highest stress before the stop rule held
                     st.peak, st.peak_step = diff, step
-                if step % rec["contact_interval"] == 0:
+                if step % rec.contact_interval == 0:
                     if st.monitor is not None:
                         st.monitor.record(eng)
                     _sample_slip_and_drive(cfg, run, eng, st, b, diff)
-            if step % rec["loading_interval"] == 0:
+            if step % rec.loading_interval == 0:
                 st.loading.record(eng, st.stage)
                 st.energy.record(eng)
             if explicit and step >= explicit[0]:
                 _snapshot(run, eng, st)
                 explicit = [s for s in explicit if s > step]
-            if step % rec["checkpoint_interval"] == 0:
+            if step % rec.checkpoint_interval == 0:
                 st.wall_time += time.perf_counter() - t_chunk
                 t_chunk = time.perf_counter()
                 st.max_mem = max(st.max_mem, _rss_mb())

@@ -23,6 +23,7 @@ from labquake.sim.recorders import (
     LoadingRecorder,
     contact_state,
 )
+from labquake.sim.run_config import RunConfig
 from labquake.sim.slips import SlipDetector
 from labquake.sim.specimen import (
     Specimen,
@@ -47,10 +48,10 @@ class _Run:
     #: objects a checkpoint of an older labquake may lack (they start empty on resume)
     _OPTIONAL = ("energy",)
 
-    def __init__(self, config: dict[str, Any], specimen: Specimen, eng: Any) -> None:
-        s, ae = config["specimen"], config["ae"]
+    def __init__(self, config: RunConfig, specimen: Specimen, eng: Any) -> None:
+        s, ae = config.specimen, config.ae
         dq = derived_quantities(config)
-        self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+        self.fault = FaultPlane(angle_deg=config.fault.angle_deg)
         self.stage = "consolidation"
         self.stage_start = 0
         self.peak = -np.inf
@@ -69,17 +70,17 @@ class _Run:
         self.wall_time = 0.0
         self.snapshots_done: list[int] = []
         self.pending_snapshots: list[int] = []
-        self.rng = np.random.default_rng([int(config["seed"]), 0xAE])
+        self.rng = np.random.default_rng([int(config.seed), 0xAE])
         self.loading = LoadingRecorder(specimen.length, 0.5 * specimen.diameter, self.fault, specimen.positions,
-                                       specimen.side, band=s["d_max"])
+                                       specimen.side, band=s.d_max)
         self.cracks = CrackLog()
         self.energy = EnergyRecorder()
         # provisional window (lattice estimate); with ae.shear_wave_speed = 0 the axial
         # stage replaces it by the window of the measured speed (_set_ae_window)
-        vs = ae["shear_wave_speed"] or dq["s_wave_speed"]
-        space = ae["space_window"] * dq["mean_diameter"]
-        tw = ae["time_window_steps"] or max(1, int(math.ceil(space / vs / eng.dt)))
-        self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt, extend=ae["extend_window"])
+        vs = ae.shear_wave_speed or dq["s_wave_speed"]
+        space = ae.space_window * dq["mean_diameter"]
+        tw = ae.time_window_steps or max(1, int(math.ceil(space / vs / eng.dt)))
+        self.ae = AERecorder(space_window=space, time_window=tw, dt=eng.dt, extend=ae.extend_window)
         self.wave_speed: dict[str, Any] = {}  # the S-wave speed measurement (meta.json ae)
         self.monitor: ContactMonitor | None = None
         self.prev_state = contact_state(eng)
@@ -110,10 +111,10 @@ class _Run:
         return {"plain": plain, "objects": objects, "rng": self.rng.bit_generator.state}
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "_Run":
+    def from_state(cls, config: RunConfig, state: dict[str, Any]) -> "_Run":
         """Rebuild the run from :meth:`to_state` (the fault plane comes from the config)."""
         self = cls.__new__(cls)
-        self.fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+        self.fault = FaultPlane(angle_deg=config.fault.angle_deg)
         plain, objects = state["plain"], state["objects"]
         missing = [k for k in (*cls._PLAIN, *cls._OBJECTS) if k not in plain and k not in objects and k not in cls._OPTIONAL]
         if missing:
@@ -183,7 +184,7 @@ def _check_compute(run: RunDirectory) -> dict[str, Any]:
     return _compute_meta(prev if isinstance(prev, dict) else None)
 
 
-def _restore(run: RunDirectory, cfg: dict[str, Any]):
+def _restore(run: RunDirectory, cfg: RunConfig):
     """The engine and run state of the checkpoint; any failure is one RunStateError line."""
     from labquake.sim.dem import Engine
 

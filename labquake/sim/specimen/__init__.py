@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import numpy as np
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
 from labquake.io.rundir import atomic_write_bytes
+from labquake.sim.run_config import RunConfig, as_run_config
 from labquake.sim.specimen.packing import (
     Packing,
     contact_stiffness,
@@ -123,7 +125,7 @@ def select_by_installation_gap(
     return i[o], j[o], gap[o]
 
 
-def build_specimen(config: dict[str, Any]) -> Specimen:
+def build_specimen(config: RunConfig | Mapping[str, Any]) -> Specimen:
     """Pack and cut a specimen from a resolved run config (see :mod:`labquake.sim.config`).
 
     ``specimen.packing`` chooses the method (:func:`pack_cylinder_expansion` with
@@ -132,35 +134,36 @@ def build_specimen(config: dict[str, Any]) -> Specimen:
     ``rock.modulus``), so the locked-in stress in ``info`` is in Pa. All random draws come
     from a generator seeded with ``config['seed']``.
     """
-    s = config["specimen"]
-    rng = np.random.default_rng([int(config["seed"]), 0x5BEC])
-    R = 0.5 * s["diameter"]
-    kn = contact_stiffness(config["rock"]["modulus"], s["d_min"], s["d_max"])
+    config = as_run_config(config)  # validated once; a RunConfig passes through
+    s = config.specimen
+    rng = np.random.default_rng([int(config.seed), 0x5BEC])
+    R = 0.5 * s.diameter
+    kn = contact_stiffness(config.rock.modulus, s.d_min, s.d_max)
     packing: Packing
-    if s["packing"] == "expansion":
-        packing = pack_cylinder_expansion(rng, R, s["length"], s["d_min"], s["d_max"], kn, porosity=s["porosity"],
-                                          n_particles=s["n_particles"], target_stress=s["packing_stress"])
+    if s.packing == "expansion":
+        packing = pack_cylinder_expansion(rng, R, s.length, s.d_min, s.d_max, kn, porosity=s.porosity,
+                                          n_particles=s.n_particles, target_stress=s.packing_stress)
         info = dict(packing.info)
-    elif s["packing"] == "geometric":
-        packing = pack_cylinder(rng, R, s["length"], s["d_min"], s["d_max"], solid_fraction=s["solid_fraction"])
-        sig = love_weber_stress(packing.positions, packing.radii, kn, R, s["length"])
+    elif s.packing == "geometric":
+        packing = pack_cylinder(rng, R, s.length, s.d_min, s.d_max, solid_fraction=s.solid_fraction)
+        sig = love_weber_stress(packing.positions, packing.radii, kn, R, s.length)
         info = {"packing": "geometric", "porosity": 1.0 - packing.solid_fraction, "packing_max_overlap": packing.max_overlap,
                 "locked_in_stress": float(np.trace(sig) / 3.0)}
     else:
         raise ConfigError(f"specimen.packing must be 'expansion' or 'geometric', got {s['packing']!r}")
-    fault = FaultPlane(angle_deg=config["fault"]["angle_deg"])
+    fault = FaultPlane(angle_deg=config.fault.angle_deg)
     side = (fault.signed_distance(packing.positions) > 0.0).astype(np.int8)
     return Specimen(
-        positions=packing.positions, radii=packing.radii, side=side, diameter=float(s["diameter"]),
-        length=float(s["length"]), d_min=float(s["d_min"]), d_max=float(s["d_max"]),
-        fault_angle_deg=float(config["fault"]["angle_deg"]), seed=int(config["seed"]), info=info,
+        positions=packing.positions, radii=packing.radii, side=side, diameter=float(s.diameter),
+        length=float(s.length), d_min=float(s.d_min), d_max=float(s.d_max),
+        fault_angle_deg=float(config.fault.angle_deg), seed=int(config.seed), info=info,
     )
 
 
 def bond_strengths(
     rng: np.random.Generator,
     is_fault: np.ndarray,
-    config: dict[str, Any],
+    config: RunConfig | Mapping[str, Any],
     contact_points: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-bond tensile strength, cohesion and friction angle, drawn from ``rng``.
@@ -177,10 +180,11 @@ def bond_strengths(
     per strength. The marginal mean and standard deviation of each strength are
     unchanged. ``contact_points`` (``(n_bonds, 3)``, m) is then required.
     """
+    config = as_run_config(config)  # validated once; a RunConfig passes through
     fault = np.asarray(is_fault, dtype=bool)
     z = {"tensile_strength": rng.standard_normal(len(fault)), "cohesion": rng.standard_normal(len(fault))}
-    ell = float(config["fault"].get("strength_correlation_length", 0.0))
-    rho = float(config["fault"].get("strength_correlated_fraction", 0.0))
+    ell = float(config.fault.get("strength_correlation_length", 0.0))
+    rho = float(config.fault.get("strength_correlated_fraction", 0.0))
     if ell > 0.0 and rho > 0.0 and fault.any():
         if contact_points is None:
             raise ValueError("correlated fault-bond strengths need the bonds' contact points")
@@ -189,10 +193,10 @@ def bond_strengths(
             z[key][fault] = np.sqrt(rho) * field + np.sqrt(1.0 - rho) * z[key][fault]
     out: dict[str, np.ndarray] = {}
     for key in ("tensile_strength", "cohesion"):
-        mean = np.where(fault, config["fault"][key], config["rock"][key])
-        std = np.where(fault, config["fault"][key + "_std"], config["rock"][key + "_std"])
+        mean = np.where(fault, config.fault[key], config.rock[key])
+        std = np.where(fault, config.fault[key + "_std"], config.rock[key + "_std"])
         out[key] = np.maximum(mean + std * z[key], 0.1 * mean)
-    out["friction_angle_deg"] = np.where(fault, config["fault"]["friction_angle_deg"], config["rock"]["friction_angle_deg"]).astype(float)
+    out["friction_angle_deg"] = np.where(fault, config.fault.friction_angle_deg, config.rock.friction_angle_deg).astype(float)
     return out
 
 
@@ -268,16 +272,17 @@ def load_specimen(path: str | os.PathLike) -> Specimen:
     return Specimen(**arrays, **{k: (float(v) if k != "seed" else v) for k, v in scalars.items()}, info=info)
 
 
-def check_matches(specimen: Specimen, config: dict[str, Any], source: str = "specimen file") -> None:
+def check_matches(specimen: Specimen, config: RunConfig | Mapping[str, Any], source: str = "specimen file") -> None:
     """Raise :class:`ConfigError` if a loaded specimen's geometry differs from the config's."""
-    s = config["specimen"]
+    config = as_run_config(config)  # validated once; a RunConfig passes through
+    s = config.specimen
     for key in ("diameter", "length", "d_min", "d_max"):
         if not np.isclose(getattr(specimen, key), s[key], rtol=1e-9, atol=0.0):
             raise ConfigError(
                 f"{source} has {key}={getattr(specimen, key)} but the config says specimen.{key}={s[key]}; "
                 "make them equal or build a new specimen"
             )
-    if not np.isclose(specimen.fault_angle_deg, config["fault"]["angle_deg"]):
+    if not np.isclose(specimen.fault_angle_deg, config.fault.angle_deg):
         raise ConfigError(
             f"{source} was cut at {specimen.fault_angle_deg} deg but the config says fault.angle_deg="
             f"{config['fault']['angle_deg']}; make them equal or build a new specimen"
