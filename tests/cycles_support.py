@@ -5,7 +5,7 @@ cracks follow a list of :class:`CycleSpec`: each cycle has a known length, stick
 drop, foreshock bursts (a burst at a known fraction of the cycle before its onset, with
 magnitudes from a Gutenberg–Richter law of known b) and a mainshock burst during the
 stick-slip. The cycle labels, recurrence and mainshocks come from
-:func:`labquake.cycles.label_cycles` and :func:`labquake.cycles.cycle_index`, as a
+:func:`labquake.sim.cycles.label_cycles` and :func:`labquake.sim.cycles.cycle_index`, as a
 simulation writes them.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labquake.cycles import cycle_boundaries, cycle_index, label_cycles
+from labquake.sim.cycles import cycle_boundaries, cycle_index, label_cycles
 from labquake.geometry import FaultPlane
 from labquake.io.rundir import RunDirectory
 

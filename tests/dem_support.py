@@ -19,7 +19,7 @@ def saw_cut_pack(normal, seed: int = 7):
     """A small jittered fcc cylinder (radius 4 mm, height 12 mm, grains 0.75 mm) centred
     on the origin, cut by the plane through the centre with ``normal``: positions, radii
     and each particle's side (0/1) of the cut."""
-    from labquake.dem.lattice import fcc_cylinder
+    from labquake.sim.dem.lattice import fcc_cylinder
 
     rng = np.random.default_rng(seed)
     rad_s, h, r0 = 4e-3, 12e-3, 0.75e-3

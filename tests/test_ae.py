@@ -1,4 +1,4 @@
-"""AE moment tensors, magnitudes and crack clustering (labquake.ae)."""
+"""AE moment tensors, magnitudes and crack clustering (labquake.sim.ae)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.ae import (
+from labquake.sim.ae import (
     AERecorder,
     ContactState,
     hudson_tk,
@@ -229,7 +229,7 @@ def _record(eng, rec, drive=None, on_crack=None, max_chunks=20000, chunk=5):
     """Run in chunks as the experiment does: contact state, cracks, AE samples. ``drive(k)``
     is called before each chunk until the first crack, ``on_crack(cracks, reference)`` at
     each chunk with cracks; returns the cracks seen."""
-    from labquake.recorders import contact_state
+    from labquake.sim.recorders import contact_state
 
     prev = contact_state(eng)
     seen = []
@@ -256,8 +256,8 @@ def test_tensile_break_in_a_confined_bonded_block_has_a_positive_isotropic_part(
     tie across the central pair is installed while external forces press the pair together;
     releasing them loads the tie in tension (locked-in tension, self-equilibrated), and it
     breaks: an opening crack, whose source must push its surroundings out."""
-    from labquake.dem import ConfiningCylinder, Engine, FlatJoint, LinearContact, Platens
-    from labquake.dem.lattice import fcc_cylinder
+    from labquake.sim.dem import ConfiningCylinder, Engine, FlatJoint, LinearContact, Platens
+    from labquake.sim.dem.lattice import fcc_cylinder
 
     rad0, height, r0, sig = 3.2e-3, 6.4e-3, 0.5e-3, 10e6
     pos, rad = fcc_cylinder(rad0, height, r0, np.random.default_rng(0), rmin_ratio=1.0)
@@ -300,7 +300,7 @@ def test_pure_joint_slip_is_a_double_couple_with_no_isotropic_part():
     in shear and slips. The source is slip on the plane: a double couple M13, |iso|/dev
     < 0.1. (Before broken joints kept their compression across a gap the joint dropped its
     11 N at once and this event had iso/dev = -0.47.)"""
-    from labquake.dem import Engine, FlatJoint, LinearContact, SmoothJoint
+    from labquake.sim.dem import Engine, FlatJoint, LinearContact, SmoothJoint
 
     r, n, e_mod = 0.5e-3, 6, 20e9
     g = (np.arange(n) - (n - 1) / 2) * 2 * r
@@ -356,7 +356,7 @@ def test_moment_of_a_known_force_change_through_the_engine_with_its_wall_contact
     from the AE reference on the contact c-a and the top-platen contact of b each gain
     kn v dt (N) at arms 2R: M33 = 4 kn v dt R, M0 = M33 / sqrt(2). Half of it comes through
     the platen: without wall contacts the moment is half the analytic value."""
-    from labquake.dem import Engine, LinearContact, Platens, RockBond
+    from labquake.sim.dem import Engine, LinearContact, Platens, RockBond
 
     r, kn, v = 1e-3, 1e7, 0.01
     pos = np.array([[0, 0, -3 * r], [0, 0, -r], [0, 0, r]])  # c, a, b
@@ -374,7 +374,7 @@ def test_moment_of_a_known_force_change_through_the_engine_with_its_wall_contact
     assert e.m0 == pytest.approx(m33 / np.sqrt(2), rel=0.1)
     assert e.iso == pytest.approx(m33 / 3, rel=0.1)
     # the same run without the wall contacts in the contact states: half the moment
-    import labquake.recorders as recorders
+    import labquake.sim.recorders as recorders
 
     rec2 = AERecorder(space_window=3 * r, time_window=40)
     orig = recorders.contact_state
@@ -387,7 +387,7 @@ def test_moment_of_a_known_force_change_through_the_engine_with_its_wall_contact
 
 
 def test_first_pulse_arrival_picks_half_the_first_maximum():
-    from labquake.ae.wavespeed import first_pulse_arrival
+    from labquake.sim.ae.wavespeed import first_pulse_arrival
 
     t = np.arange(200.0)
     pulse = lambda t0, a: a * np.exp(-0.5 * ((t - t0) / 6.0) ** 2)  # noqa: E731

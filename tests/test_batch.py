@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from labquake import batch
-from labquake.config import resolve_config
+from labquake.campaign import scheduling as batch
+from labquake.sim.config import resolve_config
 from labquake.errors import ConfigError, OutputError
 
 ROOT = Path(__file__).resolve().parents[1]

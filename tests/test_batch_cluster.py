@@ -12,7 +12,7 @@ import psutil
 import pytest
 from test_campaign_support import TINY_SPEC, dask_cluster, events, wait_for
 
-from labquake import batch
+from labquake.campaign import scheduling as batch
 from labquake.io.rundir import TABLES, RunDirectory
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

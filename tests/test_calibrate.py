@@ -1,4 +1,4 @@
-"""The intact-rock calibration harness (labquake.calibrate, ``labquake calibrate``)."""
+"""The intact-rock calibration harness (labquake.sim.calibrate, ``labquake calibrate``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from labquake.calibrate import (
+from labquake.sim.calibrate import (
     PROPERTIES,
     TARGETS,
     CalibrationSettings,
@@ -28,7 +28,7 @@ from labquake.calibrate import (
     unfaulted,
 )
 from labquake.cli import main
-from labquake.config import resolve_config
+from labquake.sim.config import resolve_config
 from labquake.errors import ConfigError, InsufficientDataError
 from labquake.io.rundir import RunDirectory
 
@@ -187,7 +187,7 @@ def _static_states(cfg, specimen, stresses):
     """The same bonded cylinder held at rest (servo platens, heavy damping) under each
     axial stress in turn: measured stress, platen strain and the particle-gauge strains
     from an independent least-squares fit of the displacements."""
-    from labquake.experiment import build_engine, install_specimen_bonds
+    from labquake.sim.experiment import build_engine, install_specimen_bonds
 
     eng = build_engine(cfg, specimen)
     eng.set_cylinder(target_stress=0.0)
@@ -224,7 +224,7 @@ def test_elastic_cylinder_matches_a_static_estimate(tmp_path):
     equal those of the same cylinder at static equilibrium at 40 % and 60 % of the
     peak (servo platens, own displacement fit). A tangent, not a secant: a bonded packing
     is not linear (it stiffens as gaps close, or softens as locked-in contacts slip)."""
-    from labquake.specimen import build_specimen, load_specimen, save_specimen
+    from labquake.sim.specimen import build_specimen, load_specimen, save_specimen
 
     base = resolve_config(ELASTIC)
     settings = CalibrationSettings(strain_rate=2.0, ramp_steps=400, max_strain=4e-4)
@@ -324,7 +324,7 @@ def test_cli_rerun_skips_and_resume_continues(tiny_cal, tmp_path, capsys):
     after = json.loads((out / "calibration.json").read_text())
     assert after["properties"] == before["properties"]
     # a killed triaxial test resumes from its checkpoint and gives the uninterrupted table
-    from labquake.calibrate import load_calibration_config
+    from labquake.sim.calibrate import load_calibration_config
 
     base, settings = load_calibration_config(cfg)
     out2 = tmp_path / "killed"
@@ -388,7 +388,7 @@ def test_cli_one_line_errors(tmp_path, capsys):
 
 
 def test_cli_refuses_a_calibration_of_another_config(tmp_path, capsys):
-    from labquake.calibrate import _MARKER
+    from labquake.sim.calibrate import _MARKER
 
     cfg = _write(tmp_path / "tiny.toml", TINY)
     out = tmp_path / "out"

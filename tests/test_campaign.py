@@ -14,7 +14,9 @@ from types import SimpleNamespace
 import pytest
 from test_campaign_support import ROOT, TINY_SPEC, events, labquake, tiny_campaign, tree_state, wait_for
 
-from labquake import batch, cli
+from labquake.campaign import scheduling as batch
+
+from labquake import cli
 from labquake.io.rundir import RunDirectory
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]

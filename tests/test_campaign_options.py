@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from labquake import batch
+from labquake.campaign import scheduling as batch
 from labquake.cli import main
 from labquake.errors import ConfigError
 
@@ -89,8 +89,8 @@ def test_good_options_pass_and_are_kept(tmp_path):
 
 
 def test_every_parameter_of_the_stage_functions_has_a_type():
-    from labquake.grains import analyze_campaign_grains
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.grains import analyze_campaign_grains
+    from labquake.analysis.pipeline import analyze_campaign
     from labquake.report import write_report
 
     for table, fn, skip in (("analysis", analyze_campaign, {"campaign_dir"}),

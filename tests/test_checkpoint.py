@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labquake.ae.events import AERecorder, ContactState
+from labquake.sim.ae.events import AERecorder, ContactState
 from labquake.cli import main
-from labquake.config import resolve_config
+from labquake.sim.config import resolve_config
 from labquake.errors import RunStateError
 from labquake.io.checkpoint import LEGACY_FILE, META_FILE, load_checkpoint, save_checkpoint
 from labquake.io.rundir import RunDirectory, dumps_toml
-from labquake.recorders import ContactMonitor, CrackLog
+from labquake.sim.recorders import ContactMonitor, CrackLog
 
 TINY = {
     "name": "tiny", "seed": 3,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.clouds import FEATURES, event_clouds, fault_events
+from labquake.analysis.clouds import FEATURES, event_clouds, fault_events
 from labquake.errors import InsufficientDataError, SchemaError
 from labquake.geometry import FaultPlane
 

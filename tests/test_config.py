@@ -1,4 +1,4 @@
-"""Run-config resolution and validation (labquake.config)."""
+"""Run-config resolution and validation (labquake.sim.config)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labquake.config import DEFAULTS, load_config, resolve_config
+from labquake.sim.config import DEFAULTS, load_config, resolve_config
 from labquake.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

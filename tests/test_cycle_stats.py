@@ -1,4 +1,4 @@
-"""Repeated stick-slip cycles (labquake.cycle_stats): per-cycle rows, CVs, b through the
+"""Repeated stick-slip cycles (labquake.analysis.cycle_stats): per-cycle rows, CVs, b through the
 cycle, per-cycle trees, on synthetic multi-cycle run directories with known answers."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cycles_support import (
     write_cycles_run,
 )
 
-from labquake.cycle_stats import (
+from labquake.analysis.cycle_stats import (
     B_CYCLE_COLUMNS,
     CYCLE_COLUMNS,
     analyze_run_cycles,
@@ -48,7 +48,7 @@ def campaign(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analysed(campaign):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     root, _ = campaign
     paths = analyze_campaign(root, metrics=("hausdorff",), n_perm=20, n_boot=50, seed=0, figures=True)
@@ -115,7 +115,7 @@ def test_recurrence_and_stress_drop_cv_against_an_independent_computation(analys
     rec, drop = np.concatenate(rec), np.concatenate(drop)
     sim = comparison_set(cyc)
     assert len(sim) == sum(len(s) - 1 for s in CAMPAIGN_SPECS.values())
-    from labquake.cycle_stats import cycle_set_stats
+    from labquake.analysis.cycle_stats import cycle_set_stats
 
     st = cycle_set_stats(sim)
     assert st["recurrence_cv"] == pytest.approx(rec.std(ddof=1) / rec.mean())
@@ -210,7 +210,7 @@ def test_a_run_with_an_empty_catalog_gives_nan_rows_not_an_error(tmp_path):
 
 
 def test_per_cycle_trees_have_run_cycle_leaves(campaign, analysed):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     root, _ = campaign
     _, cyc, _ = analysed
@@ -279,7 +279,7 @@ def test_cli_reports_cycles_and_suggests_per_cycle(campaign, capsys, tmp_path):
 
 
 def test_single_cycle_runs_give_one_row_each(tmp_path):
-    from labquake.cycle_stats import campaign_cycles
+    from labquake.analysis.cycle_stats import campaign_cycles
 
     for i in range(3):  # one stick-slip and a tail, as today's presets
         write_cycles_run(tmp_path / f"run-0{i}", [CycleSpec(60_000, 30e6, (0.5,))], seed=i, tail_events=8)
@@ -303,8 +303,8 @@ def test_recurrence_is_compared_at_the_nominal_loading_rate(tmp_path):
     speed, and the simulated-time CV is printed beside it."""
     from cycles_support import MIN_DROP
 
-    from labquake.cycle_stats import cycle_set_stats, run_cycles
-    from labquake.cycles import label_cycles
+    from labquake.analysis.cycle_stats import cycle_set_stats, run_cycles
+    from labquake.sim.cycles import label_cycles
     from labquake.io.rundir import RunDirectory
 
     specs = CAMPAIGN_SPECS["run-01_a"]

@@ -1,4 +1,4 @@
-"""Stick-slip cycles (labquake.cycles): boundaries, cycle indices, recurrence, mainshocks."""
+"""Stick-slip cycles (labquake.sim.cycles): boundaries, cycle indices, recurrence, mainshocks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.cycles import cycle_boundaries, cycle_index, label_cycles
+from labquake.sim.cycles import cycle_boundaries, cycle_index, label_cycles
 
 
 def _slips(starts, ends, drops):
@@ -54,7 +54,7 @@ def test_tables_written_before_cycles_were_counted_read_back_as_one_cycle(tmp_pa
 def test_recurrence_may_be_undefined_but_never_infinite():
     from labquake.errors import SchemaError
     from labquake.io.rundir import validate_table
-    from labquake.slips import slips_table
+    from labquake.sim.slips import slips_table
 
     t = slips_table([(1000, 1200, 2e8, 1.6e8, 4e7, 1e6, 1e-5, 2e-5, 1.0, 1e8, 9e7, 2e8, 1.9e8, 1e-7, 1e5, 5e5, 2e8, -3e-4)],
                     min_drop=1e7, dt=1e-7)
@@ -81,7 +81,7 @@ def test_drive_recurrence_is_the_drive_advance_between_stick_slip_starts():
 
 
 def test_a_detector_state_without_drive_positions_resumes_with_them_undefined():
-    from labquake.slips import _ROW_COLUMNS, SlipDetector
+    from labquake.sim.slips import _ROW_COLUMNS, SlipDetector
 
     det = SlipDetector(0.5, 0.2, 1000, 200, 1e-7, 30.0, 2e9, 1.2e-3)
     det.rows = [(1000, 1200, 2e8, 1.6e8, 4e7, 1e6, 1e-5, 2e-5, 1.0, 1e8, 9e7, 2e8, 1.9e8, 1e-7, 1e5, 5e5, 2e8, -3e-4)]

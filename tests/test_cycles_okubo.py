@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from cycles_support import CAMPAIGN_SPECS, CycleSpec, write_cycles_run
 
-from labquake.cycle_stats import compare_cycles, comparison_set, cycle_set_stats, format_value, okubo_cycles
+from labquake.analysis.cycle_stats import compare_cycles, comparison_set, cycle_set_stats, format_value, okubo_cycles
 from labquake.errors import RunStateError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_okubo_errors_are_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     root = tmp_path_factory.mktemp("cyc") / "cycles-campaign"
     for i, (name, specs) in enumerate(CAMPAIGN_SPECS.items()):
@@ -111,7 +111,7 @@ def campaign(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def single_cycle_campaign(tmp_path_factory):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     root = tmp_path_factory.mktemp("one") / "single"
     for i in range(3):

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.config import load_config
-from labquake.cycles import cycle_boundaries, cycle_index
-from labquake.experiment import simulate
+from labquake.sim.config import load_config
+from labquake.sim.cycles import cycle_boundaries, cycle_index
+from labquake.sim.experiment import simulate
 from labquake.io.rundir import RunDirectory, dumps_toml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labquake.dem import (
+from labquake.sim.dem import (
     CONTACT_ROCK_BOND,
     CONTACT_SMOOTH_JOINT,
     KIND_FAULT,

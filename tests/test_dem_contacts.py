@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labquake.dem import Engine, LinearContact
+from labquake.sim.dem import Engine, LinearContact
 
 R = 1e-3
 RHO = 2650.0

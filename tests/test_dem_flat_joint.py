@@ -1,4 +1,4 @@
-"""The flat-joint law (labquake.dem.laws.flat_joint) against closed forms.
+"""The flat-joint law (labquake.sim.dem.laws.flat_joint) against closed forms.
 
 Law-level tests call the inlined law function directly on one joint's state row, with a
 fixed contact normal n = x; engine-level tests drive two particles kinematically.
@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from labquake import dem
-from labquake.dem.laws import flat_joint as FJ
+from labquake.sim import dem
+from labquake.sim.dem.laws import flat_joint as FJ
 from labquake.errors import ParameterError
 
 R = 0.0025  # joint radius (m)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from labquake.dem import (
+from labquake.sim.dem import (
     KIND_FAULT,
     MODE_SHEAR,
     MODE_TENSION,
@@ -384,7 +384,7 @@ def _faulted_sample(n_threads=1):
     slower drive and healing on, so that many joints heal and re-rupture."""
     from test_dem_determinism import NORMAL
 
-    from labquake.dem import ConfiningCylinder, Platens
+    from labquake.sim.dem import ConfiningCylinder, Platens
 
     rad_s, r0 = 4e-3, 0.75e-3  # the sample and grain radii of dem_support.saw_cut_pack
     pos, rad, side = saw_cut_pack(NORMAL)
@@ -446,7 +446,7 @@ def test_healing_parameters_are_validated_and_mapped_from_the_config():
         FaultHealing(RATE, 0.0, 1e6)
     with pytest.raises(ParameterError, match="healing"):
         SmoothJoint((0, 0, 1), KN, KS, healing={"rate": 1.0})
-    from labquake.config import resolve_config
+    from labquake.sim.config import resolve_config
 
     assert fault_healing(resolve_config({})["fault"]) is None
     h = fault_healing(resolve_config({"fault": {"healing": "log", "cohesion": 40e6, "healing_tensile_ratio": 1.0}})["fault"])
@@ -474,7 +474,7 @@ def test_a_state_of_an_older_labquake_resumes_without_healing():
 
 
 def test_crack_log_writes_the_healed_column_and_reads_records_without_it():
-    from labquake.recorders import CrackLog
+    from labquake.sim.recorders import CrackLog
 
     eng = _joint_pair(_heal(), extra=None)
     log = CrackLog()

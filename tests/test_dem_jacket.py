@@ -19,9 +19,9 @@ import math
 import numpy as np
 import pytest
 
-from labquake import dem
-from labquake.dem import _kernels as K
-from labquake.dem.lattice import fcc_cylinder
+from labquake.sim import dem
+from labquake.sim.dem import _kernels as K
+from labquake.sim.dem.lattice import fcc_cylinder
 
 RAD, HEIGHT, R0 = 6e-3, 16e-3, 0.75e-3
 SIGMA = 1e6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labquake.dem import ConfiningCylinder, Engine, LinearContact, Platens, RockBond, SmoothJoint
+from labquake.sim.dem import ConfiningCylinder, Engine, LinearContact, Platens, RockBond, SmoothJoint
 from labquake.errors import ParameterError
 
 POS = np.array([[0.0, 0.0, 0.0], [2.1e-3, 0.0, 0.0]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labquake.dem import ConfiningCylinder, Engine, LinearContact, Platens
-from labquake.dem.lattice import fcc_cylinder
+from labquake.sim.dem import ConfiningCylinder, Engine, LinearContact, Platens
+from labquake.sim.dem.lattice import fcc_cylinder
 
 RAD, HEIGHT, R0 = 6e-3, 16e-3, 0.75e-3
 SIGMA_C = 1e6
@@ -105,6 +105,6 @@ def test_wall_contacts_are_the_wall_forces_the_particles_felt(mode):
         assert -radial.sum() / area == pytest.approx(b["confining_stress"], rel=1e-9)
         assert np.allclose(rho, b["cylinder_radius"])
     else:
-        from labquake.dem import _kernels as K
+        from labquake.sim.dem import _kernels as K
 
         assert -radial.sum() == pytest.approx(b["confining_stress"] * eng._a["wal"][K.W_CAREA], rel=1e-9)

@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance_nd
 
-from labquake.distances import (
+from labquake.analysis.distances import (
     METRICS,
     chamfer,
     distance_matrix,
@@ -106,7 +106,7 @@ def test_matrix_properties(metric):
 
 
 def test_dataframe_clouds_use_feature_columns():
-    from labquake.clouds import FEATURES
+    from labquake.analysis.clouds import FEATURES
 
     cs = clouds(7, n=3)
     frames = [pd.DataFrame(c, columns=list(FEATURES)).assign(event_id=np.arange(len(c))) for c in cs]

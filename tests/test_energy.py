@@ -1,4 +1,4 @@
-"""The energy budget (Engine.energy, labquake.energy, energy.parquet) against closed forms.
+"""The energy budget (Engine.energy, labquake.sim.energy, energy.parquet) against closed forms.
 
 Each test can fail: the budget of a bonded triaxial run closes (whole run and the dynamic
 slip), a smooth-joint open-close cycle does no net work, Coulomb sliding dissipates
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake import dem
-from labquake.energy import ENERGY_COLUMNS, EnergyRecorder, event_energetics, slip_energetics
+from labquake.sim import dem
+from labquake.sim.energy import ENERGY_COLUMNS, EnergyRecorder, event_energetics, slip_energetics
 from labquake.errors import InsufficientDataError, ParameterError
 
 R = 1e-3
@@ -40,7 +40,7 @@ def tiny_run(request, tmp_path_factory):
     whose segments move laterally with the blocks and do work."""
     from test_experiment import TINY
 
-    from labquake.experiment import simulate
+    from labquake.sim.experiment import simulate
 
     cfg = copy.deepcopy(TINY)
     cfg["loading"] = dict(cfg["loading"], max_steps=6000)
@@ -208,7 +208,7 @@ def test_damped_oscillation_dissipates_its_initial_energy(damping):
 
 # ----------------------------------------------------------------------------- (e) checkpoints
 def _bonded_sample(n_threads=1):
-    from labquake.dem.lattice import fcc_cylinder
+    from labquake.sim.dem.lattice import fcc_cylinder
 
     rng = np.random.default_rng(5)
     r0 = 0.75e-3

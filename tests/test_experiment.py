@@ -1,4 +1,4 @@
-"""The triaxial experiment end to end: run directory, resume, quick preset (labquake.experiment)."""
+"""The triaxial experiment end to end: run directory, resume, quick preset (labquake.sim.experiment)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.config import load_config, resolve_config
+from labquake.sim.config import load_config, resolve_config
 from labquake.errors import RunStateError
-from labquake.experiment import derived_quantities, simulate
+from labquake.sim.experiment import derived_quantities, simulate
 from labquake.io.rundir import RunDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,8 +197,8 @@ def test_flat_joint_rock_bonds_every_pair_within_the_installation_gap(tiny_run, 
     """The same specimen bonded the reference's way: flat joints on every same-block pair
     within the installation gap. meta.json reports the reference's CN (contacts per ball)
     and bonds per ball; they match a count made here from the saved specimen."""
-    from labquake.specimen import load_specimen
-    from labquake.specimen.packing import pair_gaps
+    from labquake.sim.specimen import load_specimen
+    from labquake.sim.specimen.packing import pair_gaps
 
     cfg = resolve_config(TINY)
     cfg["specimen"]["file"] = str(tiny_run.path / "specimen.npz")
@@ -243,8 +243,8 @@ def test_a_saved_specimen_is_reused(tiny_run, tmp_path):
 
 
 def test_partly_bonded_fault_bonds_asperity_patches():
-    from labquake.experiment import build_engine, install_specimen_bonds
-    from labquake.specimen import build_specimen
+    from labquake.sim.experiment import build_engine, install_specimen_bonds
+    from labquake.sim.specimen import build_specimen
 
     full = resolve_config(TINY)
     part = resolve_config({**TINY, "fault": {**TINY["fault"], "bonded_fraction": 0.5,

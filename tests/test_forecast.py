@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from labquake.errors import ConfigError, InsufficientDataError
-from labquake.forecast import (
+from labquake.analysis.forecast import (
     METHODS,
     Record,
     catalog_windows,
@@ -27,9 +27,9 @@ from labquake.forecast import (
     score_ttf,
     trend_departure,
 )
-from labquake.forecast import evt
-from labquake.forecast.precursor import onset_values
-from labquake.forecast.skill import evt_skill, pick_alarm_skill
+from labquake.analysis.forecast import evt
+from labquake.analysis.forecast.precursor import onset_values
+from labquake.analysis.forecast.skill import evt_skill, pick_alarm_skill
 from labquake.io.rundir import RunDirectory
 
 OKUBO = Path(__file__).parent / "data" / "okubo-4m-fb03-087"
@@ -350,7 +350,7 @@ def test_find_mainshocks_from_the_loading_record_and_from_slips():
 
 
 def test_a_cycle_column_in_slips_gives_several_mainshocks_per_run(tmp_path):
-    from labquake.forecast import run_record
+    from labquake.analysis.forecast import run_record
 
     path = write_run(tmp_path, "run-cycles", seed=5)
     onset = float(pd.read_parquet(path / "loading.parquet").pipe(

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labquake.grains import (
+from labquake.analysis.grains import (
     analyze_campaign_grains,
     acceleration_difference,
     category_proportions,
@@ -238,7 +238,7 @@ def test_campaign_writes_tables_and_figures(tmp_path):
 
 def test_campaign_errors(tmp_path):
     from labquake.errors import InsufficientDataError, RunStateError
-    from labquake.grains import analyze_campaign_grains
+    from labquake.analysis.grains import analyze_campaign_grains
 
     with pytest.raises(RunStateError, match="not found"):
         analyze_campaign_grains(tmp_path / "none")

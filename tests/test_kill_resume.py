@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from test_campaign_support import ROOT, TINY_SPEC
 
-from labquake import batch
-from labquake.experiment import simulate
+from labquake.campaign import scheduling as batch
+from labquake.sim.experiment import simulate
 from labquake.io.rundir import RunDirectory, dumps_toml
 
 TABLES = ("loading", "cracks", "events", "contacts", "monitored", "slips", "energy")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from labquake.errors import InsufficientDataError
-from labquake.seismicity import b_value, mc_bstab
+from labquake.analysis.seismicity import b_value, mc_bstab
 
 #: 20 binned magnitudes; SeismoStats: b(0.0) = 0.7135590853566826, |b_avg - b|/σ = 0.47621419761940764
 #: (Mc = 0.0 passes; SeismoStats then returns None because ``if best_mc`` is false for 0.0)

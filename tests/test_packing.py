@@ -1,4 +1,4 @@
-"""PFC radius-expansion packing (labquake.specimen.packing.pack_cylinder_expansion)."""
+"""PFC radius-expansion packing (labquake.sim.specimen.packing.pack_cylinder_expansion)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labquake.config import load_config, resolve_config
+from labquake.sim.config import load_config, resolve_config
 from labquake.errors import ConfigError
-from labquake.specimen import build_specimen, load_specimen, save_specimen
-from labquake.specimen.packing import (
+from labquake.sim.specimen import build_specimen, load_specimen, save_specimen
+from labquake.sim.specimen.packing import (
     REFERENCE_POROSITY,
     contact_stiffness,
     expansion_count,

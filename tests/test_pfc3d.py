@@ -19,7 +19,7 @@ from labquake.io.pfc3d import (
     read_crack_file,
     read_pfc,
 )
-from labquake.io.pfc3d_config import config_from_dict
+from labquake.io.pfc3d.config import config_from_dict
 from labquake.io.rundir import RunDirectory
 
 DATA = Path(__file__).parent / "data" / "pfc3d"

@@ -9,7 +9,7 @@ import pytest
 from labquake.cli import main
 from labquake.errors import DataFormatError
 from labquake.io.pfc3d import import_pfc
-from labquake.io.pfc3d_fish import decode_fish_bytes, encode_fish_values
+from labquake.io.pfc3d.fish import decode_fish_bytes, encode_fish_values
 
 DATA = Path(__file__).parent / "data" / "pfc3d"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labquake.errors import DataFormatError
-from labquake.io.pfc3d_fish import (
+from labquake.io.pfc3d.fish import (
     FISH_MAGIC,
     decode_fish_bytes,
     encode_fish_values,

@@ -7,8 +7,8 @@ import pytest
 
 from labquake.cli import main
 from labquake.io.pfc3d import import_pfc
-from labquake.io.pfc3d_export import export_pfc
-from labquake.io.pfc3d_synthetic import make_synthetic_run
+from labquake.io.pfc3d.export import export_pfc
+from labquake.io.pfc3d.synthetic import make_synthetic_run
 from labquake.io.rundir import TABLES, RunDirectory
 
 SMALL = dict(n_cracks=1500, n_events=250, n_contacts=12, n_samples=800, interval=1000)
@@ -95,7 +95,7 @@ def test_cli_round_trip(original, tmp_path, capsys):
 
 def assert_same_analysis(original: RunDirectory, back: RunDirectory, bandwidth=2000) -> None:
     """Segmentation, b-values, clouds and distances agree between a run and its round trip."""
-    from labquake import clouds, distances, segment, seismicity
+    from labquake.analysis import clouds, distances, segment, seismicity
 
     ep_a, ep_b = segment.segment_run(original, bandwidth=bandwidth), segment.segment_run(back, bandwidth=bandwidth)
     assert len(ep_a) >= 2  # foreshock episodes and a mainshock
@@ -129,8 +129,8 @@ def test_quick_simulation_round_trip(tmp_path):
     """A real quick-preset labquake run survives export → import with the same analysis."""
     from pathlib import Path
 
-    from labquake.config import load_config
-    from labquake.experiment import simulate
+    from labquake.sim.config import load_config
+    from labquake.sim.experiment import simulate
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "simulations" / "quick.toml")
     run = simulate(cfg, tmp_path / "quick", progress=False)

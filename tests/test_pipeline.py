@@ -87,7 +87,7 @@ def campaign(tmp_path_factory):
 
 
 def test_analyze_campaign_writes_tables_and_figures(campaign):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     paths = analyze_campaign(campaign, n_perm=200, seed=0, n_boot=20)
     for name in ("runs", "episodes", "seismicity", "clouds", "distances", "linkage", "bk"):
@@ -122,7 +122,7 @@ def test_analyze_campaign_writes_tables_and_figures(campaign):
 
 
 def test_too_few_runs(tmp_path):
-    from labquake.pipeline import analyze_campaign
+    from labquake.analysis.pipeline import analyze_campaign
 
     for i in range(2):
         write_synthetic_run(tmp_path / f"r{i}", seed=i)

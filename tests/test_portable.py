@@ -38,7 +38,7 @@ CHILD = r"""
 import hashlib, json, sys, tomllib
 from pathlib import Path
 import numpy as np
-from labquake.experiment import simulate
+from labquake.sim.experiment import simulate
 from labquake.io.rundir import RunDirectory
 
 out, mode = Path(sys.argv[1]), sys.argv[2]
@@ -157,7 +157,7 @@ def test_resume_on_another_target_continues_identically(runs):
 def test_meta_records_the_mode_and_target(runs):
     c = runs["host"]["compute"]
     assert set(c) >= {"portable", "fastmath", "cpu_name", "cpu_features", "host_cpu", "numba", "segments"}
-    from labquake.dem import PORTABLE
+    from labquake.sim.dem import PORTABLE
 
     assert c["portable"] is PORTABLE
     assert c["fastmath"] == ([] if PORTABLE else ["contract", "ninf", "nnan", "nsz"])
@@ -168,7 +168,7 @@ def test_exact_math_is_accurate():
 
     import numpy as np
 
-    from labquake.dem import exactmath as em
+    from labquake.sim.dem import exactmath as em
 
     rng = np.random.default_rng(3)
     for x in rng.uniform(-3.0, 3.0, 300):
@@ -188,7 +188,7 @@ def test_exact_math_is_accurate():
     assert abs(em.tan(math.radians(30.0)) - math.tan(math.radians(30.0))) < 1e-15
     np.testing.assert_array_equal(em.exp_array(np.zeros((2, 2))), np.ones((2, 2)))
     assert em.log10_array(100.0).shape == () and em.log10_array(100.0) == 2.0
-    from labquake.ae.moment import moment_magnitude
+    from labquake.sim.ae.moment import moment_magnitude
 
     assert isinstance(moment_magnitude(1e3), float) and moment_magnitude(1e3) == -4.0
 
@@ -196,7 +196,7 @@ def test_exact_math_is_accurate():
 def test_native_kernels_are_cached_apart(tmp_path):
     """LABQUAKE_PORTABLE=0 compiles with FMA contraction into a cache of its own (numba's
     cache key does not hold the fast-math flags)."""
-    code = ("import labquake.dem as d, labquake.dem._kernels as K, json;"
+    code = ("import labquake.sim.dem as d, labquake.sim.dem._kernels as K, json;"
             "print(json.dumps([d.PORTABLE, d.compute_target()['fastmath'], K._pair_range._cache._cache_path]))")
     out = {}
     for mode in ("1", "0"):
@@ -208,14 +208,14 @@ def test_native_kernels_are_cached_apart(tmp_path):
     assert out["0"][:2] == [False, ["contract", "ninf", "nnan", "nsz"]]
     assert "labquake-native" in out["0"][2] and "labquake-native" not in out["1"][2]
     env = dict(os.environ, PYTHONPATH=str(ROOT), LABQUAKE_PORTABLE="maybe")
-    p = subprocess.run([sys.executable, "-c", "import labquake.dem"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-c", "import labquake.sim.dem"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "LABQUAKE_PORTABLE" in p.stderr
 
 
 def test_resume_refuses_a_checkpoint_of_the_other_mode(tmp_path):
-    from labquake.dem import PORTABLE, compute_target
+    from labquake.sim.dem import PORTABLE, compute_target
     from labquake.errors import RunStateError
-    from labquake.experiment import _check_compute
+    from labquake.sim.experiment import _check_compute
     from labquake.io.rundir import RunDirectory
 
     run = RunDirectory(tmp_path / "run")

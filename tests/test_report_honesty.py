@@ -19,7 +19,7 @@ import pytest
 
 from labquake.io.rundir import RunDirectory, atomic_write_parquet
 from labquake.report import bk_significance, write_report
-from labquake.trees import benjamini_hochberg, holm
+from labquake.analysis.trees import benjamini_hochberg, holm
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -134,7 +134,7 @@ def test_family_all_controls_across_the_three_metrics(tmp_path):
 
 
 def test_campaign_report_options_reach_the_report(tmp_path, monkeypatch):
-    from labquake import batch
+    from labquake.campaign import scheduling as batch
 
     seen = {}
     monkeypatch.setattr("labquake.report.write_report", lambda out, **kw: seen.update(kw) or Path(out) / "report.html")
@@ -161,7 +161,7 @@ def test_a_corrupt_table_is_a_visible_warning_not_a_silent_recompute(tmp_path, m
 
 
 def test_a_failed_stage_marks_its_older_outputs_stale(tmp_path):
-    from labquake import batch
+    from labquake.campaign import scheduling as batch
 
     camp = _campaign(tmp_path)
     old = time.time() - 3600
@@ -197,7 +197,7 @@ def test_a_failed_stage_without_a_list_marks_all_its_outputs(tmp_path):
 
 
 def test_run_campaign_records_stale_outputs_of_a_failing_stage(tmp_path, monkeypatch):
-    from labquake import batch
+    from labquake.campaign import scheduling as batch
 
     camp = _campaign(tmp_path)
     spec = tmp_path / "spec.toml"

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from labquake.errors import ConfigError, InsufficientDataError, SchemaError
-from labquake.segment import (
+from labquake.analysis.segment import (
     EPISODE_COLUMNS,
     assign_episodes,
     episode_roles,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labquake.errors import ConfigError, InsufficientDataError, SchemaError
-from labquake.seismicity import (
+from labquake.analysis.seismicity import (
     LOG10E,
     b_value,
     correlation_dimension,

@@ -1,5 +1,5 @@
-"""Slip-event detection from the fault slip rate (labquake.slips) and the adaptive drive
-(labquake.drive), on synthetic signals with known answers."""
+"""Slip-event detection from the fault slip rate (labquake.sim.slips) and the adaptive drive
+(labquake.sim.drive), on synthetic signals with known answers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from labquake.config import resolve_config
-from labquake.drive import AdaptiveDrive
+from labquake.sim.config import resolve_config
+from labquake.sim.drive import AdaptiveDrive
 from labquake.errors import ConfigError
-from labquake.slips import SLIP_COLUMNS, SlipDetector, resolved_fault_stresses
+from labquake.sim.slips import SLIP_COLUMNS, SlipDetector, resolved_fault_stresses
 
 DT = 1e-7
 EVERY = 20  # steps between samples

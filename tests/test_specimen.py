@@ -1,4 +1,4 @@
-"""Specimen packing, fault blocks, bond selection and save/load (labquake.specimen)."""
+"""Specimen packing, fault blocks, bond selection and save/load (labquake.sim.specimen)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from labquake.config import resolve_config
+from labquake.sim.config import resolve_config
 from labquake.errors import ConfigError, DataFormatError
 from labquake.geometry import FaultPlane
-from labquake.specimen import (
+from labquake.sim.specimen import (
     asperity_patches,
     bond_strengths,
     gaussian_random_field,
@@ -19,7 +19,7 @@ from labquake.specimen import (
     save_specimen,
     select_bonds,
 )
-from labquake.specimen.packing import pack_cylinder, pair_gaps
+from labquake.sim.specimen.packing import pack_cylinder, pair_gaps
 
 SMALL = {"specimen": {"diameter": 0.02, "length": 0.04, "d_min": 0.0035, "d_max": 0.0045, "solid_fraction": 0.55,
                       "packing": "geometric"}, "seed": 5}

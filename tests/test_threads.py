@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from labquake.config import load_config
+from labquake.sim.config import load_config
 from labquake.io.rundir import RunDirectory, dumps_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def _simulate(cfg: Path, out: Path, threads: int) -> RunDirectory:
 
 
 def test_parallel_min_pairs_is_forced_by_threads():
-    from labquake.experiment import parallel_min_pairs
+    from labquake.sim.experiment import parallel_min_pairs
 
     assert parallel_min_pairs(2) == 0 and parallel_min_pairs(4) == 0
 

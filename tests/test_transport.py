@@ -5,7 +5,7 @@ import ot
 import pytest
 from scipy.spatial.distance import cdist
 
-from labquake.transport import earth_movers_distance, north_west_corner_support
+from labquake.analysis.transport import earth_movers_distance, north_west_corner_support
 
 
 def dense_emd(a, b):

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control
 from sklearn.metrics import fowlkes_mallows_score
 
 from labquake.errors import ConfigError, InsufficientDataError, SchemaError
-from labquake.trees import (
+from labquake.analysis.trees import (
     benjamini_hochberg,
     build_tree,
     compare_trees,
