@@ -9,23 +9,23 @@ the Tf/Tm tree comparison (:mod:`labquake.analysis.trees`).
 Written under the campaign directory (every file atomically):
 
 ``analysis/``
-  ``episodes.parquet``   run + the episodes table + ``role``
-  ``seismicity.parquet`` one row per run: b (lsq, aki, tinti, bpositive) ± sigma, Mc,
-                         D2 (3d, 2d, fault, reference)
-  ``clouds.parquet``     run, cloud (foreshock|mainshock), event_id, step_start,
-                         episode_id and the 5 features
-  ``distances.parquet``  metric, cloud, run_a, run_b, distance (full matrices)
-  ``linkage.parquet``    metric, cloud, merge, a, b, height, size (scipy format; leaves
-                         are the runs in ``runs`` order)
-  ``bk.parquet``         metric + :func:`labquake.analysis.trees.compare_trees` columns
-  ``runs.parquet``       run, included, n_foreshock, n_mainshock, n_episodes, reason
-  ``cycles.parquet``     one row per stick-slip cycle of every run
-                         (:data:`labquake.analysis.cycle_stats.CYCLE_COLUMNS`): recurrence, static
-                         drop, b, D2, foreshocks, KDE episodes, cloud sizes; always written
-  ``b_cycle.parquet``    b against the time to the next mainshock, pooled over the complete
-                         cycles (:func:`labquake.analysis.cycle_stats.b_through_cycle`)
-  ``cycle_episodes.parquet``, ``cycle_clouds.parquet``  run, cycle + the episodes and
-                         clouds of each cycle on its own
+  - ``episodes.parquet``: run + the episodes table + ``role``
+  - ``seismicity.parquet``: one row per run: b (lsq, aki, tinti, bpositive) ± sigma, Mc,
+    D2 (3d, 2d, fault, reference)
+  - ``clouds.parquet``: run, cloud (foreshock|mainshock), event_id, step_start,
+    episode_id and the 5 features
+  - ``distances.parquet``: metric, cloud, run_a, run_b, distance (full matrices)
+  - ``linkage.parquet``: metric, cloud, merge, a, b, height, size (scipy format; leaves
+    are the runs in ``runs`` order)
+  - ``bk.parquet``: metric + :func:`labquake.analysis.trees.compare_trees` columns
+  - ``runs.parquet``: run, included, n_foreshock, n_mainshock, n_episodes, reason
+  - ``cycles.parquet``: one row per stick-slip cycle of every run
+    (:data:`labquake.analysis.cycle_stats.CYCLE_COLUMNS`): recurrence, static drop, b,
+    D2, foreshocks, KDE episodes, cloud sizes; always written
+  - ``b_cycle.parquet``: b against the time to the next mainshock, pooled over the
+    complete cycles (:func:`labquake.analysis.cycle_stats.b_through_cycle`)
+  - ``cycle_episodes.parquet``, ``cycle_clouds.parquet``: run, cycle + the episodes and
+    clouds of each cycle on its own
 ``figures/``
   ``kdf_<run>.png``, ``loading_<run>.png``, ``seismicity.png``,
   ``dendrograms_<metric>.png``, ``distances_<metric>.png``, ``bk_<metric>.png``,

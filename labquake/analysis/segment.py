@@ -260,11 +260,12 @@ def segment_episodes(
 
     Returns
     -------
-    DataFrame with columns ``episode_id, start, end, peak, n_events, is_mainshock,
-    lever_arm`` (one row per episode, in time order; ``start`` inclusive, ``end``
-    exclusive; ``lever_arm`` = mainshock peak - episode peak). ``df.attrs`` records
-    ``bandwidth`` (the σ used), ``grid``, ``prominence``, ``n_minima`` (minima kept
-    before merging) and ``n_merged`` (empty segments merged away).
+    DataFrame
+        Columns ``episode_id, start, end, peak, n_events, is_mainshock, lever_arm`` (one
+        row per episode, in time order; ``start`` inclusive, ``end`` exclusive;
+        ``lever_arm`` = mainshock peak - episode peak). ``df.attrs`` records
+        ``bandwidth`` (the σ used), ``grid``, ``prominence``, ``n_minima`` (minima kept
+        before merging) and ``n_merged`` (empty segments merged away).
 
     Raises
     ------

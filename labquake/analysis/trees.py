@@ -321,10 +321,11 @@ def compare_trees(
 
     Returns
     -------
-    DataFrame, one row per k: ``k, B, E, Var, sd, z, p_analytic, null, n_null,
-    null_mean, null_sd, null_lo, null_hi, p, p_holm, p_bh`` (``null_lo/hi``: the 2.5 and
-    97.5 % quantiles of the null, or E ∓ 2 sd for the analytic null). ``attrs`` holds
-    both linkage matrices (``Z_a``, ``Z_b``, as nested lists) and the settings.
+    DataFrame
+        One row per k: ``k, B, E, Var, sd, z, p_analytic, null, n_null, null_mean,
+        null_sd, null_lo, null_hi, p, p_holm, p_bh`` (``null_lo/hi``: the 2.5 and 97.5 %
+        quantiles of the null, or E ∓ 2 sd for the analytic null). ``attrs`` holds both
+        linkage matrices (``Z_a``, ``Z_b``, as nested lists) and the settings.
     """
     if null not in NULLS:
         raise ConfigError(f"null {null!r} is unknown; use one of {', '.join(NULLS)}")

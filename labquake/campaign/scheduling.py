@@ -329,7 +329,7 @@ def _dashboard(client: Any) -> str | None:
 
 
 def analysis_functions() -> dict[str, Callable[..., Any]]:
-    """The analysis stages after simulation, in order: name -> function(campaign_dir, **options)."""
+    """The analysis stages after simulation, in order: name -> ``function(campaign_dir, **options)``."""
     from labquake.analysis.grains import analyze_campaign_grains
     from labquake.analysis.pipeline import analyze_campaign
 

@@ -43,7 +43,7 @@ STAT_COLUMNS: list[tuple[str, str, str]] = [
     ("d2_reference", "D2 (2-D, reference code)", "d2"),
 ]
 
-#: sections of figures/*.png by file-name prefix (pipeline and grain figures), in report order
+#: sections of ``figures/*.png`` by file-name prefix (pipeline and grain figures), in report order
 FIGURE_SECTIONS: list[tuple[str, str]] = [
     ("seismicity", "Catalog statistics: b-values and D2"),
     ("distances_", "Distances between the runs' foreshock and mainshock clouds"),

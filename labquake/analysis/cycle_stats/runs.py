@@ -82,12 +82,14 @@ def run_cycles(run) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with ``run``, ``cycle``, ``complete``, ``source`` (``slips`` or
-    ``loading``), ``start``, ``onset``, ``end`` (steps: the previous mainshock's end, this
-    one's onset and end), ``dt`` [s], ``recurrence`` [s, NaN before the first stick-slip],
-    ``loading_recurrence`` [s: the drive's advance over the recurrence / its full speed,
-    the recurrence at the nominal loading rate; ``recurrence`` where the drive's advance
-    was not recorded], ``static_drop`` and ``peak_stress`` [Pa, differential stress].
+    DataFrame
+        Columns ``run``, ``cycle``, ``complete``, ``source`` (``slips`` or ``loading``),
+        ``start``, ``onset``, ``end`` (steps: the previous mainshock's end, this one's
+        onset and end), ``dt`` [s], ``recurrence`` [s, NaN before the first stick-slip],
+        ``loading_recurrence`` [s: the drive's advance over the recurrence / its full
+        speed, the recurrence at the nominal loading rate; ``recurrence`` where the
+        drive's advance was not recorded], ``static_drop`` and ``peak_stress`` [Pa,
+        differential stress].
 
     Raises
     ------
@@ -188,16 +190,18 @@ def analyze_run_cycles(
 
     Returns
     -------
-    :class:`RunCycles`. Its ``table`` has one row per cycle (:data:`CYCLE_COLUMNS`):
-    ``start``, ``onset``, ``end`` in steps; ``recurrence`` [s]; ``static_drop`` and
-    ``peak_stress`` [Pa]; ``n_events`` (fault events of the cycle), ``n_foreshocks``
-    (those before the onset); ``n_episodes`` and ``n_foreshock_episodes`` of the KDE
-    segmentation (0 and 0 when it failed, reason in ``notes``); ``kde_mainshock_at_slip``
-    (the KDE's mainshock episode, the one with the most cracks, overlaps the stick-slip's
-    [onset, end]); ``b``, ``b_sd`` (bootstrap sd, else Shi–Bolt), ``mc``; ``D2``,
-    ``D2_stderr``; the cloud sizes, ``leaf`` and ``in_trees``; ``notes`` (why a statistic
-    is NaN, reasons separated by `` | ``). A statistic a cycle is too small for is NaN, never an error. A run without
-    any mainshock gives an empty table and ``error``.
+    RunCycles
+        Its ``table`` has one row per cycle (:data:`CYCLE_COLUMNS`): ``start``,
+        ``onset``, ``end`` in steps; ``recurrence`` [s]; ``static_drop`` and
+        ``peak_stress`` [Pa]; ``n_events`` (fault events of the cycle), ``n_foreshocks``
+        (those before the onset); ``n_episodes`` and ``n_foreshock_episodes`` of the KDE
+        segmentation (0 and 0 when it failed, reason in ``notes``);
+        ``kde_mainshock_at_slip`` (the KDE's mainshock episode, the one with the most
+        cracks, overlaps the stick-slip's [onset, end]); ``b``, ``b_sd`` (bootstrap sd,
+        else Shi–Bolt), ``mc``; ``D2``, ``D2_stderr``; the cloud sizes, ``leaf`` and
+        ``in_trees``; ``notes`` (why a statistic is NaN, reasons separated by ``" | "``).
+        A statistic a cycle is too small for is NaN, never an error. A run without any
+        mainshock gives an empty table and ``error``.
     """
     from labquake.analysis.clouds import event_clouds, fault_events
     from labquake.analysis.seismicity import b_value, correlation_dimension, event_positions

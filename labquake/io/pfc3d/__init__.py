@@ -10,8 +10,8 @@ file                              columns                                       
 ``crk<run>-<trial>.txt``          ``step x y z type (nx , ny , nz )``             cracks
 ``ms<run>-<trial>.txt``           ``id step_start step_end x y z radius mag       events
                                   M11 M12 M22 M31 M32 M33 iso dev n_ae``
-``ae<run>-<trial>.txt``,          ``id step x y z M11 M12 M22 M31 M32 M33         pfc/ae*.parquet
-``ae-unclustered<run>-<trial>``   cluster_id``                                    (+ on_fault rule)
+``ae<run>-<trial>.txt``,          ``id step x y z M11 … M33 cluster_id``          pfc/ae*.parquet
+``ae-unclustered<run>-<trial>``   (the six tensor components as in ``ms``)        (+ on_fault rule)
 ``cn``/``cs<run>-<trial>.txt``    ``step f_1 … f_n`` (normal / shear force)       contacts
 ``bdx bdy bdz bvx bvy bvz``       displacement / velocity of each contact's       contacts
 (``…_oe`` the other ball)         first (other) ball, one column per contact

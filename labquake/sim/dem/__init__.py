@@ -32,7 +32,7 @@ Contact laws (SI)
    |Fs|/A + |M_t|·R/J > c + (Fn/A)·tanφ (Fn compression +). Afterwards the pair is a linear
    frictional contact with ``residual_mu`` (and keeps the rolling resistance, if any).
    New contacts formed later between particles of the same side use ``LinearContact``.
-2b. Flat joint (:class:`FlatJoint`, Potyondy 2012), the alternative rock bond: a disc of
+3. Flat joint (:class:`FlatJoint`, Potyondy 2012), the alternative rock bond: a disc of
    radius λ·min(ri, rj) split into Nr × Nal elements (1 × 3 in the reference). The two
    rigid faces give a linear normal-displacement field over the disc; each element carries
    the normal force and stress moment of its part of that field and its own shear force,
@@ -42,7 +42,7 @@ Contact laws (SI)
    ``residual_mu``. The joint replaces the linear contact of its pair, is installed
    stress-free across the pair's gap and persists while its faces interact. Details:
    :mod:`labquake.sim.dem.laws.flat_joint`.
-3. Smooth joint (:class:`SmoothJoint`) for pairs with side[i] != side[j]: the contact
+4. Smooth joint (:class:`SmoothJoint`) for pairs with side[i] != side[j]: the contact
    normal is the fixed joint-plane normal (oriented from side-0 to side-1 particles, the
    block with the larger mean projection on the normal decides). Normal and shear force
    grow from the relative contact-point displacement resolved in the joint frame
@@ -52,7 +52,7 @@ Contact laws (SI)
    after a shear break: it stays in contact (and in the neighbour list) while its normal
    force is compressive, across the pair's gap; a contact formed later exists while the
    spheres overlap.
-3b. Fault healing (``SmoothJoint(healing=FaultHealing(...))``, off by default;
+5. Fault healing (``SmoothJoint(healing=FaultHealing(...))``, off by default;
    ``docs/healing.md``): an unbonded smooth joint (broken, or formed later) that is
    pressed together and does not slide accumulates a hold time t and regains cohesion
    c_h = rate·log10(1 + t/t_c) ≤ c_max (Dieterich-type log-time healing), plus a tensile
@@ -62,6 +62,7 @@ Contact laws (SI)
    c_h ≥ ``crack_cohesion`` is a re-rupture: it emits a crack (``healed`` true) and its
    released energy counts as bond-break energy. The hold time lives in a per-slot array
    (``hold``, in the state dict) carried with the pair history.
+
 Every bond failure emits one crack record: step after which it broke, contact point,
 normal, size = bond radius, kind 0 rock / 1 fault, mode, the two user ids (a < b), and
 ``healed`` (true for the re-rupture of a healed smooth joint). A flat joint emits one
