@@ -86,16 +86,18 @@ def test_wheel_and_sdist_hold_the_package(dist):
 
 
 def test_installed_wheel_runs_a_simulation(dist, tmp_path):
+    # nothing of this process's import path may leak into the fresh environment
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path, env=env)
     py = venv / "bin" / "python"
-    purelib = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip())
+    purelib = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path,
+                        env=env).stdout.strip())
     # the dependencies come from this environment: a path line, appended after the venv's own site-packages
     (purelib / "_labquake_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", "--quiet", dist["wheel"]],
-         cwd=tmp_path)
+         cwd=tmp_path, env=env)
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     where = _run([py, "-c", "import labquake, sys; print(labquake.__file__); print(sys.prefix)"], cwd=tmp_path, env=env)
     file, prefix = where.stdout.split()
