@@ -158,6 +158,55 @@ def test_smooth_joint_slides_along_plane_after_bond_fails():
         assert np.linalg.norm(fs) == pytest.approx(0.3 * c["fn"][0], rel=1e-9)   # Coulomb sliding
 
 
+def _run_until_broken(eng, max_steps=200000):
+    """Run one step at a time until the joint's bond breaks; returns the last bonded contact."""
+    last = None
+    for _ in range(max_steps):
+        c = eng.contacts()
+        eng.run(1)
+        if eng.n_intact_bonds == 0:
+            return last if last is not None else c
+        last = c
+    raise AssertionError("the bond never broke")
+
+
+def test_smooth_joint_pulled_apart_along_its_normal_breaks_in_tension_at_its_strength():
+    # PFC's bonded smooth joint: tension (normal force over the joint area, along the
+    # fault-plane normal, measured from the stress-free installation) is tested first
+    eng, n_pl, t_pl, u = _tilted_joint_pair()
+    sig_t, coh = 2e6, 3e6
+    eng.install_bonds([0], [1], sig_t, coh, 30.0)
+    eng.set_velocities([1], 1e-3 * n_pl[None, :])  # j moves off the plane
+    last = _run_until_broken(eng)
+    assert last["kind"][0] == CONTACT_SMOOTH_JOINT and last["bonded"][0]
+    assert -last["fn"][0] / AREA == pytest.approx(sig_t, rel=0.01)
+    assert np.linalg.norm(last["fs"][0]) < 1e-9 * abs(last["fn"][0])  # no shear: pure opening
+    cr = eng.pop_cracks()
+    assert len(cr["step"]) == 1
+    assert cr["kind"][0] == KIND_FAULT and cr["mode"][0] == MODE_TENSION
+    assert np.allclose([cr["nx"][0], cr["ny"][0], cr["nz"][0]], n_pl)
+
+
+def test_smooth_joint_sheared_while_in_tension_breaks_at_cohesion_minus_the_tension_times_tan_phi():
+    # tau > c + sigma_n tan(phi) with sigma_n compression-positive: a joint held open at a
+    # tensile stress below its tensile strength fails in shear *below* its cohesion
+    eng, n_pl, t_pl, u = _tilted_joint_pair()
+    sig_t, coh, phi = 2e6, 3e6, 30.0
+    eng.install_bonds([0], [1], sig_t, coh, phi)
+    eng.set_velocities([1], 1e-3 * n_pl[None, :])
+    while -eng.contacts()["fn"][0] / AREA < 1e6:  # open to a tensile stress of ~1 MPa
+        eng.run(1)
+    eng.set_velocities([1], 1e-3 * t_pl[None, :])  # then slide along the plane
+    last = _run_until_broken(eng)
+    sigma_n = last["fn"][0] / AREA
+    assert sigma_n == pytest.approx(-1e6, rel=0.01)  # sliding along the plane keeps the opening
+    tau = np.linalg.norm(last["fs"][0]) / AREA
+    assert tau == pytest.approx(coh + sigma_n * np.tan(np.radians(phi)), rel=0.01)
+    assert tau < coh
+    cr = eng.pop_cracks()
+    assert len(cr["step"]) == 1 and cr["mode"][0] == MODE_SHEAR and cr["kind"][0] == KIND_FAULT
+
+
 def test_smooth_joint_sees_the_rotation_of_its_particles():
     """The joint is displaced by the relative motion of the contact point, rotations
     included (as PFC): spinning j about an in-plane axis moves its contact point, at
