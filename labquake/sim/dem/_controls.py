@@ -13,9 +13,9 @@ from . import exactmath as EM
 from ._state_layout import (
     _M_CRIT,
     _M_DSCALE,
-    _NCRI,
     _PAIR_ARRAYS,
     _find_slots,
+    _resize_crack_buffer,
 )
 from .laws import flat_joint as FJ
 from .params import (
@@ -272,14 +272,7 @@ class EngineControls:
             a["hold"][slots] = 0.0  # an intact bond does not heal
         # crack buffer: every bond (every flat-joint element) breaks at most once (with
         # healing, run() grows it as needed)
-        ncr = int(a["cnt"][K.C_NCRK])
-        cap = max(self.n_bonds * max(1, a["fjg"].shape[0]), a["crf"].shape[0])
-        crf = np.zeros((cap, 7))
-        cri = np.zeros((cap, _NCRI), dtype=np.int64)
-        crf[:ncr] = a["crf"][:ncr]
-        cri[:ncr] = a["cri"][:ncr]
-        a["crf"] = crf
-        a["cri"] = cri
+        _resize_crack_buffer(a, max(self.n_bonds * max(1, a["fjg"].shape[0]), a["crf"].shape[0]))
         a["cnt"][K.C_NBOND] = self.n_bonds
         self._bond_index = None
         # bonds are installed stress-free; a flat joint replaces its pair's linear contact

@@ -44,3 +44,14 @@ def _find_slots(istart, pj, lo, hi):
     """The pair-table slot of each pair (lo[k], hi[k]) (-1 where there is none)."""
     return K._find_slots(istart, pj, np.ascontiguousarray(lo, dtype=np.int64),
                          np.ascontiguousarray(hi, dtype=np.int64))
+
+
+def _resize_crack_buffer(a: dict, cap: int) -> None:
+    """Give the crack buffers (``crf``, ``cri``) ``cap`` rows, keeping the records so far."""
+    ncr = int(a["cnt"][K.C_NCRK])
+    crf = np.zeros((cap, 7))
+    cri = np.zeros((cap, _NCRI), dtype=np.int64)
+    crf[:ncr] = a["crf"][:ncr]
+    cri[:ncr] = a["cri"][:ncr]
+    a["crf"] = crf
+    a["cri"] = cri

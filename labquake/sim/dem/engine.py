@@ -42,6 +42,7 @@ from ._state_layout import (
     _OTHER_ARRAYS,
     _PAIR_ARRAYS,
     _PARTICLE_ARRAYS,
+    _resize_crack_buffer,
 )
 from .laws import flat_joint as FJ
 from .params import (
@@ -521,13 +522,7 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
         cap = int(a["crf"].shape[0])
         if cap >= need:
             return
-        cap = max(need, 2 * cap)
-        crf = np.zeros((cap, 7))
-        cri = np.zeros((cap, _NCRI), dtype=np.int64)
-        crf[:ncr] = a["crf"][:ncr]
-        cri[:ncr] = a["cri"][:ncr]
-        a["crf"] = crf
-        a["cri"] = cri
+        _resize_crack_buffer(a, max(need, 2 * cap))
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict:
