@@ -22,7 +22,6 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from labquake.errors import ConfigError
 from labquake.sim.config import _BOOL_KEYS, _INT_KEYS, _LIST_KEYS, _STR_KEYS, DEFAULTS, resolve_config
 
 __all__ = [
@@ -125,9 +124,6 @@ class RunConfig(_ReadOnlyMapping):
             Unknown key, wrong type or a value out of range (one line).
         """
         plain = resolve_config(raw)
-        missing = set(DEFAULTS) - set(plain)
-        if missing:  # resolve_config fills every default: a mismatch is a bug here, not a user mistake
-            raise ConfigError(f"internal: resolved config lacks {sorted(missing)}")
         sections = {name: klass(**{k: tuple(v) if isinstance(v, list) else v for k, v in plain[name].items()})
                     for name, klass in SECTIONS.items()}
         return cls(name=plain["name"], seed=plain["seed"], **sections)
