@@ -23,6 +23,7 @@ from labquake.sim.calibrate import (
     parse_tests,
     run_config_for,
     run_test,
+    stop_reason,
     tangent_modulus,
     tangent_poisson,
     unfaulted,
@@ -158,6 +159,47 @@ def test_settings_are_validated():
     assert "calibration" not in cfg
     names = [t.name for t in parse_tests("triaxial", CalibrationSettings(confinements_mpa=(2.5, 50.0)))]
     assert names == ["triaxial2p5", "triaxial50"]
+
+
+def _first_stop(load, strain, ramp_rows, settings, post_peak_strain=None):
+    """Row and reason at which stop_reason ends a test fed (load, strain) row by row, as
+    the loop does (running peak and the strain at it)."""
+    peak, at_peak = -math.inf, 0.0
+    pps = settings.post_peak_strain if post_peak_strain is None else post_peak_strain
+    for k, (f, e) in enumerate(zip(load, strain)):
+        if f > peak:
+            peak, at_peak = f, e
+        r = stop_reason(f, peak, e, at_peak, k >= ramp_rows, settings.drop_fraction, pps, settings.max_strain)
+        if r:
+            return k, r
+    return None, ""
+
+
+def test_stop_rule_on_brittle_ductile_and_hardening_curves():
+    """The stop rule on curves whose answer is known: a brittle drop stops at the first row
+    30 % below the peak; a plateau (a ductile confined test) stops exactly
+    post_peak_strain after its highest point; a curve that still hardens runs to
+    max_strain (its peak then counts as a lower bound); nothing stops during the ramp."""
+    s = CalibrationSettings()
+    e = np.linspace(0.0, 0.03, 3001)  # 1e-5 strain per row
+    brittle = np.where(e < 0.003, 50e9 * e, 150e6 - 200e9 * (e - 0.003))
+    k, r = _first_stop(brittle, e, 10, s)
+    peak = brittle.max()
+    assert r == "post-peak drop" and k == int(np.flatnonzero((e > 0.003) & (brittle < 0.7 * peak))[0])
+    # rise, then a plateau whose highest point is at strain 0.0121 (ripples of +-1 %)
+    rng = np.random.default_rng(1)
+    plateau = np.minimum(50e9 * e, 500e6) * (1 + 0.01 * np.sin(e * 3e3)) + rng.normal(0, 1e5, e.size)
+    plateau[1210] = 520e6
+    k, r = _first_stop(plateau, e, 10, s)
+    assert r == "post-peak plateau" and e[k] - e[1210] == pytest.approx(s.post_peak_strain, abs=1.1e-5)
+    assert e[k] - e[1210] >= s.post_peak_strain
+    k, r = _first_stop(50e9 * e, e, 10, s)
+    assert r == "max_strain" and e[k] >= s.max_strain and e[k - 1] < s.max_strain
+    # the plateau rule switched off (tension): the plateau runs to max_strain
+    assert _first_stop(plateau, e, 10, s, post_peak_strain=math.inf)[1] == "max_strain"
+    # a load that falls during the ramp stops the test only once the ramp is over
+    ramp = np.r_[np.full(5, 10e6), np.full(5, 1e6), np.full(e.size - 10, 1e6)]
+    assert _first_stop(ramp, e, 10, s) == (10, "post-peak drop")
 
 
 def test_run_config_of_a_test():
@@ -304,7 +346,8 @@ def test_cli_writes_the_contract_files(tiny_cal):
         assert run.is_complete() and not run.checkpoint_dir.exists()
         meta = run.read_meta()
         cal = meta["calibration"]
-        assert cal["stop_reason"] in ("post-peak drop", "max_strain")
+        assert cal["stop_reason"] in ("post-peak drop", "post-peak plateau", "max_strain")
+        assert cal["peak_reached"] == (cal["stop_reason"] != "max_strain")
         cr = run.read_table("cracks")
         assert len(cr) == cal["cracks"]["tension"] + cal["cracks"]["shear"] and set(cr["kind"]) <= {"rock"}
         assert (run.path / "stress_strain.png").is_file()

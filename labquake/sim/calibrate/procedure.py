@@ -250,6 +250,46 @@ def _record(eng: Any, st: _TestState, area: float) -> dict[str, float]:
     return dict(zip(_COLUMNS, row))
 
 
+_STRAIN = _COLUMNS.index("axial_strain")
+
+#: stop reasons after which the test's peak is final (``peak_reached``)
+PEAK_STOPS = ("post-peak drop", "post-peak plateau")
+
+
+def stop_reason(load: float, peak: float, strain: float, strain_at_peak: float, past_ramp: bool, drop_fraction: float,
+                post_peak_strain: float, max_strain: float) -> str:
+    """Why a test stops at this row, or ``""`` to go on.
+
+    Parameters
+    ----------
+    load, peak
+        The load now and the running peak (Pa; compression or tension, positive).
+    strain, strain_at_peak
+        Axial strain magnitude now and at the running peak.
+    past_ramp
+        Whether the platen has reached full speed (no stop during the ramp but at
+        ``max_strain``).
+    drop_fraction, post_peak_strain, max_strain
+        :class:`CalibrationSettings` values for this test (``post_peak_strain`` infinite to
+        switch the plateau rule off).
+
+    Returns
+    -------
+    str
+        ``"post-peak drop"`` (the load fell ``drop_fraction`` below the peak),
+        ``"post-peak plateau"`` (``post_peak_strain`` of strain since the peak without a
+        new one), ``"max_strain"``, or ``""``.
+    """
+    if past_ramp and peak > 0.0:
+        if load < (1.0 - drop_fraction) * peak:
+            return "post-peak drop"
+        if strain - strain_at_peak >= post_peak_strain:
+            return "post-peak plateau"
+    if strain >= max_strain:
+        return "max_strain"
+    return ""
+
+
 def _load_of(row: Mapping[str, float], kind: str) -> float:
     if kind == "tension":
         return -row["axial_stress"]
@@ -302,11 +342,11 @@ def _loop(cfg: dict[str, Any], settings: CalibrationSettings, run: Any, eng: Any
                     raise ConfigError(f"the simulation blew up at step {step} (non-finite stress); lower engine.dt_safety")
                 if load > st.peak:
                     st.peak, st.peak_row = load, len(st.rows) - 1
-                past_ramp = step - st.stage_start >= settings.ramp_steps
-                if past_ramp and st.peak > 0.0 and load < (1.0 - drop) * st.peak:
-                    st.done, st.stop_reason = True, "post-peak drop"
-                elif abs(row["axial_strain"]) >= max_strain:
-                    st.done, st.stop_reason = True, "max_strain"
+                reason = stop_reason(load, st.peak, abs(row["axial_strain"]), abs(st.rows[st.peak_row][_STRAIN]),
+                                     step - st.stage_start >= settings.ramp_steps, drop,
+                                     math.inf if kind == "tension" else settings.post_peak_strain, max_strain)
+                if reason:
+                    st.done, st.stop_reason = True, reason
                 if progress and step - last_post >= 2000:
                     bar.set_postfix_str(f"load={load / 1e6:.0f} MPa peak={max(st.peak, 0) / 1e6:.0f} cracks={st.cracks.n}",
                                         refresh=False)
@@ -464,7 +504,8 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
         peak = summary.get("peak_mpa", math.nan) * 1e6
         summary.update(
             test=spec.name, seed=int(seed), steps=int(eng.step_count), loading_steps=int(eng.step_count - st.stage_start),
-            stop_reason=st.stop_reason, wall_time_s=float(st.wall_time), strain_rate=rate,
+            stop_reason=st.stop_reason, peak_reached=st.stop_reason in PEAK_STOPS, wall_time_s=float(st.wall_time),
+            strain_rate=rate,
             platen_speed=st.velocity, platen_speed_over_p_wave_speed=st.velocity / dq["p_wave_speed"],
             inertial_number_at_peak=(rate * dq["mean_diameter"] * math.sqrt(rho / peak) if peak > 0 else math.nan),
             local_damping=_loading_damping(tcfg, settings), consolidation=st.consolidation, bonds=st.bonds,

@@ -57,8 +57,13 @@ class CalibrationSettings:
         Confining stresses of the triaxial tests (MPa).
     drop_fraction, tension_drop_fraction
         A test stops once its load is this fraction below its running peak.
+    post_peak_strain
+        ... or (compression tests) once its axial strain has run this far past the strain
+        at its running peak without a new peak: the plateau of a ductile, confined test,
+        which never drops by ``drop_fraction``.
     max_strain, tension_max_strain
-        ... or at this axial strain (magnitude).
+        ... or at this axial strain (magnitude). A test stopped here has not shown that
+        its peak is final: its peak is a lower bound (``peak_reached`` false).
     ramp_steps
         Steps over which the platen (grip) speed ramps up from zero.
     record_interval
@@ -77,12 +82,13 @@ class CalibrationSettings:
         UCS and tension: axial stress (MPa) under which the specimen settles before loading.
     """
 
-    strain_rate: float = 1.0
+    strain_rate: float = 2.0
     tension_strain_rate: float = 1.0
     confinements_mpa: tuple[float, ...] = (5.0, 10.0, 30.0)
     drop_fraction: float = 0.3
     tension_drop_fraction: float = 0.5
-    max_strain: float = 0.01
+    post_peak_strain: float = 0.003
+    max_strain: float = 0.03
     tension_max_strain: float = 0.003
     ramp_steps: int = 2000
     record_interval: int = 0
@@ -98,8 +104,8 @@ class CalibrationSettings:
             if not cond:
                 raise ConfigError(f"calibration.{msg}")
 
-        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "grip_depth",
-                    "seating_stress_mpa"):
+        for key in ("strain_rate", "tension_strain_rate", "max_strain", "tension_max_strain", "post_peak_strain",
+                    "grip_depth", "seating_stress_mpa"):
             v = getattr(self, key)
             req(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
                 f"{key} must be a number > 0, got {v!r}")

@@ -161,6 +161,31 @@ def _expected_cost(spec: CalibrationTest) -> tuple[int, float]:
     return ({"triaxial": 2, "ucs": 1}.get(spec.kind, 0), spec.confinement)
 
 
+def _unfinished(r: Mapping[str, Any] | None) -> bool:
+    """Whether a test stopped before showing that its peak is final (older results
+    without ``peak_reached`` count as finished)."""
+    return r is not None and r.get("peak_reached") is False
+
+
+def _lower_bounds(results: list[dict[str, Any]], seeds: Sequence[int], specs: Sequence[CalibrationTest]) -> dict[str, list]:
+    """Per strength property, per seed: whether its value is only a lower bound (its test
+    ended at ``max_strain`` with the load still at its peak); the envelope's properties are
+    lower bounds where any of its tests is."""
+    by = {(r["seed"], r["test"]): r for r in results}
+    out: dict[str, list] = {"ucs_mpa": [], "tension_mpa": [], "cohesion_mpa": [], "friction_angle_deg": []}
+    for c in (5, 10, 30):
+        out[f"sigma1_{c}_mpa"] = []
+    for seed in seeds:
+        out["ucs_mpa"].append(_unfinished(by.get((seed, "ucs"))))
+        out["tension_mpa"].append(_unfinished(by.get((seed, "tension"))))
+        for c in (5, 10, 30):
+            out[f"sigma1_{c}_mpa"].append(_unfinished(by.get((seed, f"triaxial{c}"))))
+        env = any(_unfinished(by.get((seed, spec.name))) for spec in specs if spec.kind != "tension")
+        out["cohesion_mpa"].append(env)
+        out["friction_angle_deg"].append(env)
+    return out
+
+
 def _per_seed_properties(results: list[dict[str, Any]], seeds: Sequence[int], specs: Sequence[CalibrationTest]) -> dict[str, list]:
     by = {(r["seed"], r["test"]): r for r in results}
     props: dict[str, list] = {p: [] for p in PROPERTIES}
@@ -205,11 +230,14 @@ def write_report(out: Path, cfg: Mapping[str, Any], seeds: Sequence[int], specs:
     )
 
     props = _per_seed_properties(results, seeds, specs)
+    bounds = _lower_bounds(results, seeds, specs)
     properties: dict[str, Any] = {}
     for name, vals in props.items():
         fin = [v for v in vals if v is not None and math.isfinite(v)]
         mean = float(np.mean(fin)) if fin else None
         entry: dict[str, Any] = {"mean": mean, "per_seed": vals, "sd": float(np.std(fin, ddof=1)) if len(fin) > 1 else None}
+        if name in bounds:
+            entry["lower_bound"] = bounds[name]
         if name in TARGETS:
             lo, hi, text = TARGETS[name]
             entry["target"] = {"low": lo, "high": hi, "text": text}
@@ -244,7 +272,7 @@ def write_report(out: Path, cfg: Mapping[str, Any], seeds: Sequence[int], specs:
                      "strain_at_peak": r.get("strain_at_peak"),
                      "cracks_tension": (r.get("cracks") or {}).get("tension"), "cracks_shear": (r.get("cracks") or {}).get("shear"),
                      "end_imbalance_at_peak": r.get("end_imbalance_at_peak"), "stop_reason": r.get("stop_reason"),
-                     "steps": r.get("steps"), "wall_time_s": r.get("wall_time_s")})
+                     "peak_reached": not _unfinished(r), "steps": r.get("steps"), "wall_time_s": r.get("wall_time_s")})
     atomic_write_parquet(out / "calibration.parquet", pd.DataFrame(rows).astype({"seed": "int64"}))
     atomic_write_text(out / "calibration.md", _markdown(doc, rows))
     curves = []
@@ -283,7 +311,10 @@ def _markdown(doc: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         label, unit, nd = _LABELS.get(name, (name, "", 2))
         target = e.get("target", {}).get("text") or REFERENCE_ONLY.get(name, "")
         inout = {True: "in", False: "**out**", None: "-"}[e.get("within_target")] if "target" in e else ""
-        per = ", ".join(_fmt(v, nd) for v in e["per_seed"])
+        lower = e.get("lower_bound") or [False] * len(e["per_seed"])
+        per = ", ".join((">= " if lb else "") + _fmt(v, nd) for v, lb in zip(e["per_seed"], lower))
+        if any(lower):
+            inout += " (lower bound: a test ended at max_strain)"
         lines.append(f"| {label}{', ' + unit if unit else ''} | {_fmt(e['mean'], nd)} | {per} | {target} | {inout} |")
     lines += ["", "## Tests", "", "| test | seed | peak MPa | sigma1 MPa | E GPa | E gauge GPa | nu | cracks tension/shear "
               "| end imbalance at peak | stop | steps | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
