@@ -143,7 +143,7 @@ def calibrate(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        # longest first (the triaxials run to max_strain, the more confined the longer;
+        # longest first (the more confined a triaxial, the longer it hardens;
         # tension is the shortest), so that no long test starts last and the workers
         # finish together; the results keep the tests' order
         order = sorted(range(len(jobs_list)), key=lambda k: _expected_cost(jobs_list[k][2]), reverse=True)
@@ -169,8 +169,8 @@ def _unfinished(r: Mapping[str, Any] | None) -> bool:
 
 def _lower_bounds(results: list[dict[str, Any]], seeds: Sequence[int], specs: Sequence[CalibrationTest]) -> dict[str, list]:
     """Per strength property, per seed: whether its value is only a lower bound (its test
-    ended at ``max_strain`` with the load still at its peak); the envelope's properties are
-    lower bounds where any of its tests is."""
+    ended at ``max_strain`` before its peak was shown final); the envelope's properties
+    are where any of its tests is."""
     by = {(r["seed"], r["test"]): r for r in results}
     out: dict[str, list] = {"ucs_mpa": [], "tension_mpa": [], "cohesion_mpa": [], "friction_angle_deg": []}
     for c in (5, 10, 30):
