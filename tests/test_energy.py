@@ -32,12 +32,13 @@ def _pair(joint=None, contact=None, gap=0.0, damping_ratio=0.0, local_damping=0.
 
 
 # ----------------------------------------------------------------------------- (a) a run
-@pytest.fixture(scope="module", params=["parallel", "flat_joint", "jacket"])
+@pytest.fixture(scope="module", params=["parallel", "flat_joint", "jacket", "jacket_platen_friction"])
 def tiny_run(request, tmp_path_factory):
     """The tiny triaxial run of tests/test_experiment.py (consolidation, axial loading and,
     with parallel bonds, a dynamic slip of the weak fault around step 2500); ``jacket``:
     parallel bonds in the floating split cylinder (``loading.confinement = "jacket"``),
-    whose segments move laterally with the blocks and do work."""
+    whose segments move laterally with the blocks and do work; ``jacket_platen_friction``:
+    the same with frictional platens (``loading.platen_friction``)."""
     from test_experiment import TINY
 
     from labquake.sim.experiment import simulate
@@ -49,6 +50,8 @@ def tiny_run(request, tmp_path_factory):
         cfg["rock"] = dict(cfg["rock"], bond_model="flat_joint", radius_multiplier=0.6, modulus=140e9)
     if request.param == "jacket":
         cfg["loading"] = dict(cfg["loading"], confinement="jacket")
+    if request.param == "jacket_platen_friction":  # the platens' tangential springs and slip too
+        cfg["loading"] = dict(cfg["loading"], confinement="jacket", platen_friction=0.3)
     return request.param, simulate(cfg, tmp_path_factory.mktemp("energy") / request.param, progress=False)
 
 

@@ -113,7 +113,7 @@ def build_engine(config: RunConfig | Mapping[str, Any], specimen: Specimen, n_th
     kw = ld.wall_stiffness_factor * dq["kn"]
     half = 0.5 * specimen.length
     platens = dem.Platens(z_bottom=-half, z_top=half, kn=kw, mode="servo", target_stress=ld.confining_stress,
-                          servo_gain=ld.servo_gain)
+                          servo_gain=ld.servo_gain, friction=ld.platen_friction)
     cyl = dem.ConfiningCylinder(radius=0.5 * specimen.diameter, kn=kw, target_stress=ld.confining_stress,
                                 servo_gain=ld.servo_gain, mode=ld.confinement)
     eng = dem.Engine(specimen.positions, specimen.radii, s.density, contact, bond=bond, joint=joint,

@@ -118,6 +118,10 @@ DEFAULTS: dict[str, Any] = {
         "frame_stiffness": 2.0e9,  # N/m, loading-frame spring between actuator and platen
         "wall_stiffness_factor": 1.0,  # platen/cylinder stiffness relative to a particle contact
         "servo_gain": 0.5,  # confining servo gain (fraction of the stress error corrected per step, scaled)
+        # Coulomb friction of the platens on the sample's end faces (tangential springs of the platen
+        # stiffness): 0 = frictionless, as PFC's usual walls; it holds the sample's rotation about
+        # its axis, which the jacket otherwise spins up (docs/stick-slip.md)
+        "platen_friction": 0.0,
         # the drive (labquake.sim.drive): "adaptive" runs the drive point at platen_velocity while the
         # sample is quiet and at platen_velocity / slow_factor while it is dynamic; "constant" never slows
         "drive": "adaptive",
@@ -329,6 +333,7 @@ def _validate(cfg: dict[str, Any]) -> None:
     for key in ("platen_velocity", "frame_stiffness", "wall_stiffness_factor", "servo_gain", "consolidation_tolerance",
                 "consolidation_ke_ratio", "slow_ke_ratio", "slip_rate_on", "slip_rate_off", "slip_rate_drive_multiple"):
         _require(ld[key] > 0.0, f"loading.{key} must be > 0, got {ld[key]}")
+    _require(ld["platen_friction"] >= 0.0, f"loading.platen_friction must be >= 0, got {ld['platen_friction']}")
     _require(ld["drive"] in ("adaptive", "constant"), f"loading.drive must be 'adaptive' or 'constant', got {ld['drive']!r}")
     _require(ld["slow_factor"] >= 1.0, f"loading.slow_factor must be >= 1 (1 = never slow down), got {ld['slow_factor']}")
     _require(ld["slip_rate_off"] <= ld["slip_rate_on"],

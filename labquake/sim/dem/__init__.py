@@ -129,7 +129,8 @@ Additions to the API contract
 -----------------------------
 * ``Engine(..., skin=None, sort_every=10, fixed=None, velocities=None,
   angular_velocities=None, parallel_min_pairs=20000)`` (skin defaults to 0.3 mean radius);
-  ``SmoothJoint(..., radius_multiplier=1.0)``; ``Platens(..., servo_gain=0.5, max_velocity=None)``;
+  ``SmoothJoint(..., radius_multiplier=1.0)``; ``Platens(..., servo_gain=0.5, max_velocity=None, friction=0.0,
+  shear_stiffness=None)``;
   ``ConfiningCylinder(..., mode="pressure"|"wall"|"jacket", center=(0, 0), max_velocity=None)``.
 * ``eng.time``, ``eng.masses``, ``eng.forces``, ``eng.side``, ``eng.n_pairs``,
   ``eng.n_bonds``, ``eng.n_intact_bonds``, ``eng.n_threads`` (settable).

@@ -94,6 +94,8 @@ class EngineEnergy:
             ob = rad - (pos[:, 2] - w[K.W_ZB])
             ot = rad - (w[K.W_ZT] - pos[:, 2])
             walls += 0.5 * w[K.W_PKN] * float(np.sum(ob[ob > 0] ** 2) + np.sum(ot[ot > 0] ** 2))
+            if w[K.W_PMU] > 0.0:  # the platen contacts' tangential springs
+                walls += 0.5 * w[K.W_PKS] * float(np.sum(a["ptan"] * a["ptan"]))
         if w[K.W_CMODE] == 2.0:
             rho = EM.hypot(pos[:, 0] - w[K.W_CX], pos[:, 1] - w[K.W_CY])
             oc = rho + rad - w[K.W_CR]

@@ -116,6 +116,8 @@ W_NZ = 29
 W_CREFF = 30
 W_CRMIN = 32
 W_CMARG = 33
+W_PMU = 34  # platen friction coefficient (0: frictionless platens)
+W_PKS = 35  # platen tangential contact stiffness (N/m)
 # jacket (W_CMODE 3): two coaxial rigid segments of radius W_CR, segment s confining the
 # particles of side s. Segment 0 is centred at (W_CX, W_CY), segment 1 at (W_JCX1, W_JCY1);
 # W_JG*: the lateral force of segment s on its block (last wall step), W_JN*: its contacts;
@@ -944,7 +946,7 @@ def _flip_bond(bfs, bmom, bfj, bb):
 
 
 @njit(cache=True)
-def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0, ptan,
              pi, pj, hist, roll, hold, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort):
     """Rebuild the half list (optionally re-sorting particles) and carry pair history over
     (the healing hold time too, with fault healing on).
@@ -972,6 +974,7 @@ def _rebuild(pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, i
         _permute_rows(side, perm)
         _permute_rows(oid, perm)
         _permute_rows(ext, perm)
+        _permute_rows(ptan, perm)
         _permute_rows(cid, perm)
         for k in range(n):
             idx_of[oid[k]] = k
@@ -1154,9 +1157,67 @@ def _rigid_cylinder_summary(wal, ftot, nc, R, h):
     wal[W_CREFF] = R
 
 
+@njit(cache=True, inline="always")
+def _platen_friction(p, a, fn, vel, omg, frc, trq, ptan, col, ks, mu, dt):
+    """Tangential force of a frictional platen on particle ``p`` (the platen is fixed in
+    x and y): a linear spring of stiffness ``ks`` on the contact point's tangential
+    displacement, capped at ``mu``·``fn`` (Coulomb), acting at the contact point
+    ``a`` (signed, m) below (−r, bottom) or above (+r, top) the centre, so it turns the
+    particle too. ``ptan[p, col:col + 2]`` holds the spring's elastic displacement.
+    Returns the energy dissipated by slip in this step (trapezoidal, as the pair
+    contacts')."""
+    # velocity of the contact point: v + ω × (0, 0, a)
+    vcx = vel[p, 0] + a * omg[p, 1]
+    vcy = vel[p, 1] - a * omg[p, 0]
+    ux0 = ptan[p, col]
+    uy0 = ptan[p, col + 1]
+    ux = ux0 + vcx * dt
+    uy = uy0 + vcy * dt
+    fx = -ks * ux
+    fy = -ks * uy
+    ft = math.sqrt(fx * fx + fy * fy)
+    cap = mu * fn
+    d = 0.0
+    if ft > cap:
+        sc = cap / ft
+        fxc = fx * sc
+        fyc = fy * sc
+        # trial minus final force, times the mean of final and old, over 2 ks (x and y)
+        d = ((fx - fxc) * (fxc - ks * ux0) + (fy - fyc) * (fyc - ks * uy0)) / (2.0 * ks)
+        fx = fxc
+        fy = fyc
+        ux = -fx / ks
+        uy = -fy / ks
+    ptan[p, col] = ux
+    ptan[p, col + 1] = uy
+    frc[p, 0] += fx
+    frc[p, 1] += fy
+    # torque (0, 0, a) × (fx, fy, 0)
+    trq[p, 0] -= a * fy
+    trq[p, 1] += a * fx
+    return d
+
+
+@njit(cache=True, inline="always")
+def _release_platen_spring(p, ptan, col, ks):
+    """A platen contact that opened: its spring's energy ½·ks·|u|² is lost (as an
+    unbonded pair contact's when it separates); returns it."""
+    ux = ptan[p, col]
+    uy = ptan[p, col + 1]
+    if ux == 0.0 and uy == 0.0:
+        return 0.0
+    ptan[p, col] = 0.0
+    ptan[p, col + 1] = 0.0
+    return 0.5 * ks * (ux * ux + uy * uy)
+
+
 @njit(cache=True)
-def _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf):
+def _walls(pos, vel, omg, rad, frc, trq, fixed, side, wal, binr, bini, pci, pcf, ptan, dt, enr):
     """Wall forces on the particles (platens, cylinder wall, jacket or pressure boundary).
+
+    With platen friction (``W_PMU`` > 0) each platen contact also carries a tangential
+    spring (:func:`_platen_friction`), whose elastic displacement is ``ptan`` (bottom
+    x, y, top x, y per particle) and whose Coulomb slip and release go to ``enr[E_FRIC]``.
 
     In pressure mode the force of surface cell k goes to particle ``pci[k]`` (-1: none)
     as (``pcf[k, 0]``, ``pcf[k, 1]``), kept for the boundary work after the step. In
@@ -1170,6 +1231,7 @@ def _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf):
         fbot = 0.0
         ntop = 0
         nbot = 0
+        mu = wal[W_PMU]
         for p in range(n):
             z = pos[p, 2]
             r = rad[p]
@@ -1179,12 +1241,20 @@ def _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf):
                 frc[p, 2] += f
                 fbot += f
                 nbot += 1
+                if mu > 0.0:
+                    enr[E_FRIC] += _platen_friction(p, -r, f, vel, omg, frc, trq, ptan, 0, wal[W_PKS], mu, dt)
+            elif mu > 0.0:
+                enr[E_FRIC] += _release_platen_spring(p, ptan, 0, wal[W_PKS])
             o = r - (zt - z)
             if o > 0.0:
                 f = kn * o
                 frc[p, 2] -= f
                 ftop += f
                 ntop += 1
+                if mu > 0.0:
+                    enr[E_FRIC] += _platen_friction(p, r, f, vel, omg, frc, trq, ptan, 2, wal[W_PKS], mu, dt)
+            elif mu > 0.0:
+                enr[E_FRIC] += _release_platen_spring(p, ptan, 2, wal[W_PKS])
         wal[W_FTOP] = ftop
         wal[W_FBOT] = fbot
         wal[W_NTOP] = ntop
@@ -1528,7 +1598,7 @@ def _pair_forces_serial(pi, pj, pos, vel, omg, rad, mass, side, oid, hist, roll,
 
 
 @njit(cache=True)
-def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0, ptan,
          pi, pj, istart, jstart, jslots, hist, roll, hold, pst, pbd,
          bfn, bfs, bmom, bprop, bst, bfj, fjg, prm, wal, cnt, crf, cri, enr):
     """``n_steps`` velocity-Verlet steps; the energy accumulators ``enr`` (``E_*``) advance
@@ -1625,7 +1695,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
         if dmax2 > half_skin2 or cnt[C_NEEDREB] != 0:
             do_sort = cnt[C_SORTEV] > 0 and (cnt[C_NREB] % cnt[C_SORTEV]) == 0
             pi, pj, istart, jstart, jslots, hist, roll, hold, pst, pbd = _rebuild(
-                pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0,
+                pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, oid, idx_of, ext, x0, ptan,
                 pi, pj, hist, roll, hold, pst, pbd, bfn, bfs, bmom, bprop, bst, bfj, prm, crf, cri, cnt, do_sort)
             m = pi.shape[0]
             mp = m if nthr > 1 else 0
@@ -1667,7 +1737,7 @@ def _run(n_steps, pos, vel, omg, frc, trq, rad, mass, minv, iinv, fixed, side, o
             for p in range(n):
                 for d in range(3):
                     frc[p, d] += ext[p, d]
-        _walls(pos, rad, frc, fixed, side, wal, binr, bini, pci, pcf)
+        _walls(pos, vel, omg, rad, frc, trq, fixed, side, wal, binr, bini, pci, pcf, ptan, dt, enr)
         # -------- work of the moving walls (trapezoidal rule over the step)
         e_w = 0.0
         if wal[W_HASP] != 0.0:

@@ -185,6 +185,9 @@ class EngineOutputs:
                 p = np.flatnonzero(o > 0.0)
                 f = np.zeros((p.size, 3))
                 f[:, 2] = sgn * kn * o[p]
+                if w[K.W_PMU] > 0.0:  # the tangential spring of a frictional platen
+                    col = 0 if wid == self.WALL_BOTTOM else 2
+                    f[:, :2] = -w[K.W_PKS] * a["ptan"][p, col:col + 2]
                 pt = pos[p].copy()
                 pt[:, 2] = zw
                 walls.append(np.full(p.size, wid))

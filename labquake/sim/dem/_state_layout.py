@@ -8,12 +8,12 @@ from . import _kernels as K
 
 # order matters only for readability; every array here goes into state_dict()
 _PARTICLE_ARRAYS = ("pos", "vel", "omg", "frc", "trq", "rad", "mass", "minv", "iinv", "fixed",
-                    "side", "oid", "idx_of", "ext", "x0")
+                    "side", "oid", "idx_of", "ext", "x0", "ptan")
 _PAIR_ARRAYS = ("pi", "pj", "istart", "jstart", "jslots", "hist", "roll", "hold", "pst", "pbd")
 _BOND_ARRAYS = ("bfn", "bfs", "bmom", "bprop", "bst", "bids", "bfj")
 _OTHER_ARRAYS = ("prm", "wal", "cnt", "crf", "cri", "meta", "fjg", "enr")
 #: arrays a state dict of an older labquake may lack (rebuilt by from_state_dict)
-_OPTIONAL_ARRAYS = ("enr", "hold")
+_OPTIONAL_ARRAYS = ("enr", "hold", "ptan")
 #: columns of the crack records: cri (step, kind, mode, particle a, particle b, healed)
 _NCRI = 6
 

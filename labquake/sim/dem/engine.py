@@ -210,6 +210,8 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
             wal[K.W_KF] = platens.frame_stiffness or 0.0
             wal[K.W_PGAIN] = platens.servo_gain
             wal[K.W_PVMAX] = platens.max_velocity if platens.max_velocity is not None else 1e-3 * rmean / dt_val
+            wal[K.W_PMU] = platens.friction
+            wal[K.W_PKS] = platens.kn if platens.shear_stiffness is None else platens.shear_stiffness
         if cylinder is not None:
             cx, cy = (float(c) for c in cylinder.center)
             rho = EM.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
@@ -339,6 +341,7 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
         a["idx_of"] = np.arange(n, dtype=np.int64)
         a["ext"] = np.zeros((n, 3))
         a["x0"] = pos.copy()
+        a["ptan"] = np.zeros((n, 4))
         a["pi"] = np.zeros(0, dtype=np.int32)
         a["pj"] = np.zeros(0, dtype=np.int32)
         a["istart"] = np.zeros(n + 1, dtype=np.int64)
@@ -380,7 +383,7 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
     def _rebuild(self, sort: bool) -> None:
         a = self._a
         out = K._rebuild(a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"], a["minv"],
-                         a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
+                         a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"], a["ptan"],
                          a["pi"], a["pj"], a["hist"], a["roll"], a["hold"], a["pst"], a["pbd"], a["bfn"], a["bfs"],
                          a["bmom"], a["bprop"], a["bst"], a["bfj"], a["prm"], a["crf"], a["cri"], a["cnt"], sort)
         for name, arr in zip(_PAIR_ARRAYS, out):
@@ -500,7 +503,7 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
                 step0 = int(a["cnt"][K.C_STEP])
                 out = K._run(left, a["pos"], a["vel"], a["omg"], a["frc"], a["trq"], a["rad"], a["mass"],
                              a["minv"], a["iinv"], a["fixed"], a["side"], a["oid"], a["idx_of"], a["ext"], a["x0"],
-                             a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"], a["hold"],
+                             a["ptan"], a["pi"], a["pj"], a["istart"], a["jstart"], a["jslots"], a["hist"], a["roll"], a["hold"],
                              a["pst"], a["pbd"], a["bfn"], a["bfs"], a["bmom"], a["bprop"], a["bst"], a["bfj"],
                              a["fjg"], a["prm"], a["wal"], a["cnt"], a["crf"], a["cri"], a["enr"])
                 for name, arr in zip(_PAIR_ARRAYS, out):
@@ -549,6 +552,8 @@ class Engine(EngineControls, EngineOutputs, EngineEnergy):
                                                                           dtype=a["cri"].dtype)]))
         if "hold" not in a:
             a["hold"] = np.zeros(a["pi"].shape[0] if a["prm"][K.P_HEAL] != 0.0 else 0)
+        if "ptan" not in a:  # before platen friction: frictionless platens, no spring history
+            a["ptan"] = np.zeros((a["pos"].shape[0], 4))
         prm = a["prm"]
         meta = a["meta"]
         self._contact = LinearContact(prm[K.P_KN], prm[K.P_KS], prm[K.P_MU], prm[K.P_ZETA], prm[K.P_RMU])

@@ -220,7 +220,7 @@ class SmoothJoint:
 
 @dataclass(frozen=True)
 class Platens:
-    """Two rigid frictionless planes normal to z; the bottom one is fixed, the top one moves.
+    """Two rigid planes normal to z; the bottom one is fixed, the top one moves.
 
     ``mode="velocity"``: the top platen (or, with ``frame_stiffness``, the drive point of a
     loading-frame spring of that stiffness in N/m) moves down at ``velocity`` (m/s,
@@ -229,6 +229,15 @@ class Platens:
     axial stress approaches ``target_stress`` (Pa, compression positive) with the PFC servo
     law v = g·A/(kn·N_c·dt)·(σ_target − σ), g = ``servo_gain`` ≤ 0.5 for stability,
     |v| ≤ ``max_velocity`` (None: 1e-3·mean radius per step).
+
+    ``friction`` (default 0: frictionless, as PFC's usual walls): each platen contact
+    also carries a tangential linear spring of stiffness ``shear_stiffness`` (N/m; None:
+    ``kn``) on the contact point's displacement along the platen, capped at
+    ``friction``·F_n (Coulomb), acting at the contact point (so it turns the particle).
+    The platens do not move sideways, so friction holds the sample's ends as a
+    laboratory's steel platens do; in particular it resists the sample's rotation about
+    its axis, which nothing else does (``docs/stick-slip.md``). Its slip is booked as
+    friction, its springs' energy as the walls' strain energy.
     """
 
     z_bottom: float
@@ -240,6 +249,8 @@ class Platens:
     frame_stiffness: float | None = None
     servo_gain: float = 0.5
     max_velocity: float | None = None
+    friction: float = 0.0
+    shear_stiffness: float | None = None
 
     def __post_init__(self) -> None:
         zb = _finite("Platens.z_bottom", self.z_bottom)
@@ -258,6 +269,11 @@ class Platens:
             raise ParameterError(f"Platens.servo_gain must be at most 1 for a stable servo, got {g}")
         if self.max_velocity is not None:
             _positive("Platens.max_velocity", self.max_velocity)
+        mu = _finite("Platens.friction", self.friction)
+        if mu < 0.0:
+            raise ParameterError(f"Platens.friction must be >= 0, got {mu}")
+        if self.shear_stiffness is not None:
+            _positive("Platens.shear_stiffness", self.shear_stiffness)
 
 
 @dataclass(frozen=True)
