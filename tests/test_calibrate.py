@@ -438,3 +438,30 @@ def test_cli_refuses_a_calibration_of_another_config(tmp_path, capsys):
     out.mkdir()
     (out / _MARKER).write_text("[config]\nname = 'something else'\n")
     _one_line_error(capsys, ["calibrate", str(cfg), "--out", str(out), "--tests", "ucs"], "different config")
+
+
+def test_unreached_peaks_are_flagged_as_lower_bounds():
+    """A test that ended at max_strain (peak_reached false) makes its strength, and the
+    envelope of its seed, a lower bound; finished tests and results written before the
+    flag existed are not; calibration.md marks the value with '>='."""
+    from labquake.sim.calibrate.suite import _lower_bounds, _markdown
+
+    specs = parse_tests("ucs,tension,triaxial30", CalibrationSettings())
+    results = [
+        {"seed": 1, "test": "ucs", "peak_reached": True},
+        {"seed": 1, "test": "tension"},  # an older result: no flag
+        {"seed": 1, "test": "triaxial30", "peak_reached": False},
+        {"seed": 2, "test": "ucs", "peak_reached": True},
+        {"seed": 2, "test": "triaxial30", "peak_reached": True},
+    ]
+    lb = _lower_bounds(results, [1, 2], specs)
+    assert lb["sigma1_30_mpa"] == [True, False] and lb["cohesion_mpa"] == [True, False]
+    assert lb["friction_angle_deg"] == [True, False]
+    assert lb["ucs_mpa"] == [False, False] and lb["tension_mpa"] == [False, False]
+    assert lb["sigma1_5_mpa"] == [False, False]  # not run: no bound either
+    doc = {"config_name": "x", "seeds": [1, 2], "tests": ["triaxial30"], "wall_time_s": 1.0, "per_test": {},
+           "settings": {}, "definitions": {},
+           "properties": {"sigma1_30_mpa": {"mean": 505.0, "per_seed": [480.0, 530.0], "lower_bound": [True, False],
+                                            "target": {"text": "522 +- 70"}, "within_target": True}}}
+    line = next(x for x in _markdown(doc, []).splitlines() if x.startswith("| sigma1 at 30 MPa"))
+    assert ">= 480.0, 530.0" in line and "lower bound" in line
