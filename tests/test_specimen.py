@@ -156,6 +156,32 @@ def test_asperity_patches_bond_the_stated_share_in_patches():
     assert all_on.all()
 
 
+def test_asperity_patches_random_area_is_a_fixed_level_excursion_set():
+    rng = np.random.default_rng(5)
+    pts = np.column_stack([rng.uniform(0, 0.08, 600), rng.uniform(0, 0.04, 600), np.zeros(600)])
+    ell = 0.008
+    shares = []
+    for seed in range(40):
+        exact = asperity_patches(np.random.default_rng(seed), pts, 0.45, ell)
+        rand = asperity_patches(np.random.default_rng(seed), pts, 0.45, ell, area="random")
+        # the same field: the fixed-level set and the fixed-count set are nested level sets
+        assert (rand & ~exact).sum() == 0 or (exact & ~rand).sum() == 0
+        shares.append(rand.mean())
+    shares = np.asarray(shares)
+    # the share's expectation is the fraction; with ~80 mm x 40 mm / (2 pi l^2) ~ 8
+    # correlation areas it scatters by ~sqrt(f(1 - f)/8) ~ 0.18 (a fixed count: 0)
+    assert abs(shares.mean() - 0.45) < 3 * shares.std() / np.sqrt(len(shares))
+    assert 0.08 < shares.std() < 0.3
+    # independent contacts: Bernoulli(f), binomial scatter
+    ind = np.array([asperity_patches(np.random.default_rng(s), pts, 0.3, 0.0, area="random").mean() for s in range(200)])
+    assert abs(ind.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 600 / 200)
+    assert ind.std() == pytest.approx(np.sqrt(0.3 * 0.7 / 600), rel=0.25)
+    with pytest.raises(ValueError, match="exact' or 'random"):
+        asperity_patches(np.random.default_rng(0), pts, 0.5, ell, area="fixed")
+    with pytest.raises(ConfigError, match="fault.bonded_area"):
+        resolve_config({**SMALL, "fault": {"bonded_area": "fixed"}})
+
+
 def test_save_load_roundtrip_and_mismatch(tmp_path, small_specimen):
     p = save_specimen(small_specimen, tmp_path / "s.npz")
     back = load_specimen(p)

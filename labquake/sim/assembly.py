@@ -152,7 +152,7 @@ def install_specimen_bonds(eng: Any, config: RunConfig | Mapping[str, Any]) -> d
     f = config.fault
     if f.bonded_fraction < 1.0:
         patches = asperity_patches(np.random.default_rng([int(config.seed), 0xA5BE]), contact_points[is_fault],
-                                   f.bonded_fraction, f.strength_correlation_length)
+                                   f.bonded_fraction, f.strength_correlation_length, f.bonded_area)
         keep = ~is_fault
         keep[np.flatnonzero(is_fault)[patches]] = True
         bi, bj, gap, is_fault, contact_points = bi[keep], bj[keep], gap[keep], is_fault[keep], contact_points[keep]

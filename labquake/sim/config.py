@@ -90,6 +90,10 @@ DEFAULTS: dict[str, Any] = {
         # contacts when the length is 0); the others are frictional smooth joints. 0 is a
         # ground saw-cut: no fault bonds, only frictional (or healing) contacts
         "bonded_fraction": 1.0,
+        # "exact": round(bonded_fraction x contacts) bonded in every run; "random": the excursion
+        # set above the field's fixed level, so bonded_fraction is the expected share and the
+        # realised share varies from run to run (labquake.sim.specimen.asperity_patches)
+        "bonded_area": "exact",
         "friction_angle_deg": 30.0,
         "residual_friction": 0.35,  # reference 0.053 (alternative 0.5); calibrated for a fully bonded fault (paper.toml: 0.3 with asperity patches)
         "contact_area": 2e-5,  # m2, fault contact area used for stresses (reference analysis)
@@ -200,7 +204,7 @@ _INT_KEYS = {
     ("ae", "time_window_steps"),
 }
 _STR_KEYS = {("name",), ("specimen", "file"), ("specimen", "packing"), ("loading", "confinement"), ("loading", "drive"), ("rock", "bond_model"),
-             ("fault", "healing")}
+             ("fault", "healing"), ("fault", "bonded_area")}
 _BOOL_KEYS = {("recording", "snapshot_axial_start"), ("recording", "snapshot_mainshock"), ("recording", "snapshot_final"),
               ("ae", "extend_window")}
 _LIST_KEYS = {("recording", "snapshot_steps")}
@@ -316,6 +320,8 @@ def _validate(cfg: dict[str, Any]) -> None:
     _require(f["strength_correlation_length"] >= 0.0,
              f"fault.strength_correlation_length must be >= 0 m, got {f['strength_correlation_length']}")
     _require(0.0 <= f["bonded_fraction"] <= 1.0, f"fault.bonded_fraction must lie in [0, 1], got {f['bonded_fraction']}")
+    _require(f["bonded_area"] in ("exact", "random"),
+             f"fault.bonded_area must be 'exact' or 'random', got {f['bonded_area']!r}")
     _require(0.0 <= f["strength_correlated_fraction"] <= 1.0,
              f"fault.strength_correlated_fraction must lie in [0, 1], got {f['strength_correlated_fraction']}")
     _require(r["friction"] >= 0.0 and r["rolling_friction"] >= 0.0, "rock.friction and rock.rolling_friction must be >= 0")

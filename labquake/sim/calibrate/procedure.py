@@ -143,7 +143,10 @@ def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
     consolidation criteria, while a triaxial test's confining stress is the test's own
     (``test.confinement`` in meta.json, the measured ``confining_stress`` column). So the
     config stays valid whatever the experiment requires of its confining stress (e.g. a
-    packing stress below it).
+    packing stress below it). A ``"jacket"`` confinement becomes the ``"wall"`` it is
+    split from: the jacket floats one segment per fault block, and the intact cylinder
+    has one block and no fault, so its jacket is the wall (platen friction and the rest
+    of ``[loading]`` stay).
     """
     from labquake.sim.config import resolve_config
 
@@ -154,6 +157,8 @@ def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
         c["specimen"]["file"] = str(specimen_file)
     if spec.kind != "triaxial":
         c["loading"]["confinement"] = "pressure"  # zero membrane pressure: no lateral boundary
+    elif c["loading"].get("confinement") == "jacket":
+        c["loading"]["confinement"] = "wall"  # one block, no fault: the unsplit wall
     return resolve_config(c)
 
 
