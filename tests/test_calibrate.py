@@ -211,12 +211,16 @@ def test_run_config_of_a_test():
     assert ucs["loading"]["confinement"] == "pressure" and ucs["specimen"]["file"] == ""
     assert base["loading"]["confinement"] == "wall"  # the input is not modified
     # the intact cylinder has no fault blocks to float: a jacketed experiment's triaxial
-    # tests use the wall it is split from, and keep its platen friction
+    # tests use the wall it is split from; the platens are the calibration's (frictionless
+    # PFC walls by default), not the experiment's
     jk = resolve_config({**TINY, "loading": {**TINY.get("loading", {}), "confinement": "jacket", "platen_friction": 0.05}})
     tri = run_config_for(jk, CalibrationTest("triaxial5", "triaxial", 5e6), 7)
-    assert tri["loading"]["confinement"] == "wall" and tri["loading"]["platen_friction"] == 0.05
-    assert run_config_for(jk, CalibrationTest("ucs", "ucs"), 7)["loading"]["confinement"] == "pressure"
-    assert jk["loading"]["confinement"] == "jacket"
+    assert tri["loading"]["confinement"] == "wall" and tri["loading"]["platen_friction"] == 0.0
+    ucs = run_config_for(jk, CalibrationTest("ucs", "ucs"), 7, settings=CalibrationSettings(platen_friction=0.05))
+    assert ucs["loading"]["confinement"] == "pressure" and ucs["loading"]["platen_friction"] == 0.05
+    assert jk["loading"]["confinement"] == "jacket" and jk["loading"]["platen_friction"] == 0.05
+    with pytest.raises(ConfigError, match="calibration.platen_friction"):
+        CalibrationSettings(platen_friction=-0.1)
 
 
 # --------------------------------------------------------------------------------------

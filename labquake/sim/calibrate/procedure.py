@@ -135,9 +135,12 @@ def _has_checkpoint(run: Any) -> bool:
 
 
 def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
-                   specimen_file: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The run config of one test: the base config with the seed, the specimen file and,
-    for ``ucs``/``tension``, the membrane boundary (at zero pressure: no lateral boundary).
+                   specimen_file: str | os.PathLike | None = None,
+                   settings: CalibrationSettings | None = None) -> dict[str, Any]:
+    """The run config of one test: the base config with the seed, the specimen file,
+    the platen friction of ``settings`` (``CalibrationSettings.platen_friction``; the
+    default settings when None) and, for ``ucs``/``tension``, the membrane boundary (at
+    zero pressure: no lateral boundary).
 
     The ``[loading]`` table otherwise keeps the base config's values: the tests use its
     consolidation criteria, while a triaxial test's confining stress is the test's own
@@ -145,8 +148,7 @@ def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
     config stays valid whatever the experiment requires of its confining stress (e.g. a
     packing stress below it). A ``"jacket"`` confinement becomes the ``"wall"`` it is
     split from: the jacket floats one segment per fault block, and the intact cylinder
-    has one block and no fault, so its jacket is the wall (platen friction and the rest
-    of ``[loading]`` stay).
+    has one block and no fault, so its jacket is the wall.
     """
     from labquake.sim.config import resolve_config
 
@@ -155,6 +157,7 @@ def run_config_for(cfg: Mapping[str, Any], spec: CalibrationTest, seed: int,
     c["name"] = f"{spec.name}-seed{seed}"
     if specimen_file is not None:
         c["specimen"]["file"] = str(specimen_file)
+    c["loading"]["platen_friction"] = float((settings or CalibrationSettings()).platen_friction)
     if spec.kind != "triaxial":
         c["loading"]["confinement"] = "pressure"  # zero membrane pressure: no lateral boundary
     elif c["loading"].get("confinement") == "jacket":
@@ -478,7 +481,7 @@ def run_test(cfg: Mapping[str, Any], settings: CalibrationSettings, spec: Calibr
     from labquake.sim.assembly import _roundtrip, derived_quantities
     from labquake.sim.specimen import load_specimen
 
-    tcfg = run_config_for(cfg, spec, seed, specimen_file)
+    tcfg = run_config_for(cfg, spec, seed, specimen_file, settings)
     run = RunDirectory(out)
     if run.is_complete():
         return run.read_meta()["calibration"]
