@@ -222,7 +222,7 @@ def asperity_patches(rng: np.random.Generator, points: np.ndarray, fraction: flo
         raise ValueError(f"area must be 'exact' or 'random', got {area!r}")
     n = len(points)
     keep = int(round(fraction * n))
-    if keep >= n:
+    if fraction >= 1.0 or (area == "exact" and keep >= n):
         return np.ones(n, dtype=bool)
     score = gaussian_random_field(rng, points, length) if length > 0.0 else rng.random(n)
     if area == "random":
