@@ -84,8 +84,9 @@ class CalibrationSettings:
         Friction coefficient of the platens in every test, whatever the experiment's
         ``loading.platen_friction``. Default 0: the reference calibrated on PFC walls,
         which are frictionless unless given a friction (its sheet lists none), and end
-        friction confines the ends of a short specimen (8 grains across): with 0.05,
-        seed 1's UCS rose from 143.8 to 162.5 MPa and σ1 at 30 MPa from 560 to 619 MPa.
+        friction confines the ends of a short specimen (8 grains across): with 0.05 the
+        paper preset's UCS rose from 137.1 to 160.1 MPa and σ1 at 30 MPa from 552 to
+        626 MPa (means of seeds 1-3), out of the reference's 522 ± 70.
     """
 
     strain_rate: float = 2.0
