@@ -300,3 +300,38 @@ def test_shear_broken_joint_across_a_gap_keeps_its_compression_until_its_faces_o
     eng.run(200)
     assert eng.contacts()["i"].size == 0
     assert eng.lookup_pairs([0], [1])["fn"][0] == 0.0
+
+
+
+def test_tilted_smooth_joint_under_an_axial_force_has_the_joint_compliance():
+    """A bonded joint whose normal makes the angle theta with an axial force F, its far side
+    free to offset sideways (as a jacketed saw-cut block), is displaced axially by
+    F (cos^2 theta / kn + sin^2 theta / ks) / A: the joint term of a saw-cut sample's
+    compliance (docs/stick-slip.md, "The saw-cut modulus and the fault's compliance"), the
+    law the paper preset's joint stiffness is calibrated with. Driven to the displacement
+    that compliance predicts, the joint must push back with exactly F along the axis and
+    nothing sideways (no lateral force: the offset is free)."""
+    th = np.radians(60.0)  # the 30 degree saw-cut's normal against the axis
+    z = np.array([0.0, 0.0, 1.0])
+    n_pl = np.array([np.sin(th), 0.0, np.cos(th)])
+    kn, ks = 2.16e12, 0.84e12
+    pos = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 2 * R]])  # centre line along the axis
+    joint = SmoothJoint(normal=tuple(n_pl), kn_per_area=kn, ks_per_area=ks, residual_mu=0.37)
+    eng = Engine(pos, [R, R], RHO, LinearContact(1e6, 4e5, 0.5), joint=joint, side=[0, 1], fixed=[1, 1])
+    assert eng.install_bonds([0], [1], 1e12, 1e12, 30.0) == 1  # strong: stays elastic
+    force = 50.0  # N, pressing j onto the joint along the axis
+    along_n = np.cos(th) * n_pl
+    d = -force / AREA * (along_n / kn + (z - along_n) / ks)  # the compliance's displacement
+    assert d @ z == pytest.approx(-force * (np.cos(th) ** 2 / kn + np.sin(th) ** 2 / ks) / AREA, rel=1e-12)
+    assert np.linalg.norm(d - (d @ z) * z) > 0.2 * abs(d @ z)  # a real sideways offset
+    steps = 400
+    eng.set_velocities([1], (d / (steps * eng.dt))[None, :])
+    eng.run(steps)
+    assert np.allclose(eng.positions[1] - pos[1], d, rtol=0.0, atol=1e-9 * np.linalg.norm(d))
+    c = eng.contacts()
+    assert c["bonded"][0]
+    assert c["fn"][0] == pytest.approx(force * np.cos(th), rel=1e-9)
+    assert np.linalg.norm(c["fs"][0]) == pytest.approx(force * np.sin(th), rel=1e-9)
+    f = eng.forces[1]  # the joint's force on j: F back along the axis, nothing sideways
+    assert f @ z == pytest.approx(force, rel=1e-9)
+    assert np.linalg.norm(f - (f @ z) * z) < 1e-9 * force
