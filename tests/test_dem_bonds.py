@@ -302,7 +302,6 @@ def test_shear_broken_joint_across_a_gap_keeps_its_compression_until_its_faces_o
     assert eng.lookup_pairs([0], [1])["fn"][0] == 0.0
 
 
-
 def test_tilted_smooth_joint_under_an_axial_force_has_the_joint_compliance():
     """A bonded joint whose normal makes the angle theta with an axial force F, its far side
     free to offset sideways (as a jacketed saw-cut block), is displaced axially by
