@@ -7,7 +7,7 @@ on a ground saw-cut) on a small sample, stopped after two stick-slips.
   through the CLI, the run writes the tables of the uninterrupted run, bit for bit.
 
 The sample is quick.toml's material and loading on a 20 x 50 mm cylinder (~310 balls),
-which gives two stick-slips of 13-22 MPa in ~23 000 steps (~15 s of CPU here).
+which gives two stick-slips of 11-16 MPa in ~26 000 steps (~12 s of CPU here).
 """
 
 from __future__ import annotations
