@@ -14,8 +14,11 @@ For every run directory under CAMPAIGN_DIR this computes
 
 then prints, for peak, drop, b and D, the mean and standard deviation next to the
 reference's (``ye2024.md``: the 27-run table and the thesis' per-run b and D) and the
-two-sample Kolmogorov-Smirnov p-value (scipy), and the medians of the other quantities
-against the reference's saw-cut targets. When the campaign holds only some of the paper27
+two-sample Kolmogorov-Smirnov p-value (scipy); the same for the rock and fault crack
+counts and their tensile shares against the 12 runs whose crack types the thesis sheet
+lists (``ye2024.md``: per run 101-209 fault cracks, 121-402 rock cracks), with the runs
+inside the reference's min-max; and the median saw-cut modulus against the reference's
+44-52 GPa (a range: no per-run values are public). When the campaign holds only some of the paper27
 runs (``run-NN_...``), the reference column uses the same rows NN only.
 
 Usage::
@@ -57,9 +60,29 @@ REFERENCE = {
     "D": [1.83, 1.80, 1.69, 1.82, 1.95, 1.47, 1.84, 1.65, 1.84, 1.65, 1.76, 1.54, 1.90, 1.70,
           1.89, 1.62, 1.87, 1.78, 1.49, 1.79, 1.68, 1.92, 1.61, 1.42, 1.64, 1.56, 1.62],
 }
-#: the reference's saw-cut targets (ye2024.md, thesis parameter sheet)
-TARGETS = {"modulus_gpa": (44.0, 52.0), "rock_tensile_pct": (40.0, 60.0), "fault_tensile_pct": (12.0, 30.0),
-           "fault_cracks": (80.0, 190.0)}
+#: ye2024.md, "Crack types in saw-cut runs" (thesis parameter sheet, 12 runs): flat-joint
+#: shear, flat-joint tension, smooth-joint shear, smooth-joint tension cracks per run
+CRACK_TYPES = np.array([(163, 145, 123, 17), (205, 197, 148, 31), (136, 98, 149, 34), (111, 101, 124, 28),
+                        (201, 169, 153, 36), (149, 117, 138, 24), (128, 84, 95, 22), (127, 96, 170, 39),
+                        (129, 111, 103, 16), (48, 73, 80, 21), (120, 84, 109, 26), (89, 61, 89, 26)], float)
+#: the per-run crack distributions those 12 runs give (rock = flat joints, fault = smooth joints)
+REFERENCE_CRACKS = {
+    "rock_cracks": CRACK_TYPES[:, 0] + CRACK_TYPES[:, 1],
+    "fault_cracks": CRACK_TYPES[:, 2] + CRACK_TYPES[:, 3],
+    "rock_tensile_pct": 100.0 * CRACK_TYPES[:, 1] / (CRACK_TYPES[:, 0] + CRACK_TYPES[:, 1]),
+    "fault_tensile_pct": 100.0 * CRACK_TYPES[:, 3] / (CRACK_TYPES[:, 2] + CRACK_TYPES[:, 3]),
+}
+#: the reference's saw-cut modulus (ye2024.md, thesis parameter sheet: a range, no per-run values)
+TARGETS = {"modulus_gpa": (44.0, 52.0)}
+
+
+def compare(x: np.ndarray, ref: np.ndarray) -> dict:
+    """Mean, sd and size of the finite values of ``x`` beside the reference sample's, and
+    the two-sample Kolmogorov-Smirnov p-value (scipy)."""
+    x = x[np.isfinite(x)]
+    return {"mean": float(x.mean()) if x.size else float("nan"), "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
+            "n": int(x.size), "ref_mean": float(ref.mean()), "ref_sd": float(ref.std(ddof=1)), "ref_n": int(ref.size),
+            "ks_p": float(ks_2samp(x, ref).pvalue) if x.size else float("nan")}
 
 
 def run_row(run) -> dict:
@@ -107,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labquake: error: no complete run directories under {args.campaign}", file=sys.stderr)
         return 2
     rows = [run_row(r) for r in runs]
-    cols = ("peak", "drop", "b", "D", "modulus_gpa", "rock_tensile_pct", "fault_tensile_pct", "fault_cracks",
-            "bonds_per_ball")
+    cols = ("peak", "drop", "b", "D", "modulus_gpa", "rock_cracks", "rock_tensile_pct", "fault_cracks",
+            "fault_tensile_pct", "bonds_per_ball")
     print(f"{'run':36s}" + "".join(f"{c[:9]:>10s}" for c in cols))
     for r in rows:
         print(f"{r['run'][:36]:36s}" + "".join(f"{r[c]:10.2f}" for c in cols))
@@ -123,16 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     for title, rows_ref in views:
         print(f"\n{len(rows)} runs against {title} | quantity | labquake mean +- sd | reference mean +- sd | KS p")
         for k, ref in REFERENCE.items():
-            x = np.array([r[k] for r in rows], float)
-            x = x[np.isfinite(x)]
             ref = np.asarray(ref, float) if rows_ref is None else np.asarray(ref, float)[rows_ref]
-            p = float(ks_2samp(x, ref).pvalue) if x.size else float("nan")
-            entry = {"mean": float(x.mean()) if x.size else float("nan"),
-                     "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
-                     "n": int(x.size), "ref_mean": float(ref.mean()), "ref_sd": float(ref.std(ddof=1)), "ks_p": p}
+            entry = compare(np.array([r[k] for r in rows], float), ref)
             summary.setdefault(k, {})[title] = entry
-            print(f"| {k} | {entry['mean']:.3g} +- {entry['sd']:.2g} (n={x.size}) | "
-                  f"{ref.mean():.3g} +- {ref.std(ddof=1):.2g} | {p:.2g} |")
+            print(f"| {k} | {entry['mean']:.3g} +- {entry['sd']:.2g} (n={entry['n']}) | "
+                  f"{entry['ref_mean']:.3g} +- {entry['ref_sd']:.2g} | {entry['ks_p']:.2g} |")
+    print(f"\n{len(rows)} runs against the reference's 12 runs with crack types | quantity | labquake mean +- sd "
+          "| reference mean +- sd | KS p | runs within the reference's min-max")
+    for k, ref in REFERENCE_CRACKS.items():
+        x = np.array([r[k] for r in rows], float)
+        entry = compare(x, ref)
+        lo, hi = float(ref.min()), float(ref.max())
+        entry.update(ref_range=[lo, hi], in_range_runs=int(((x >= lo) & (x <= hi)).sum()))
+        summary[k] = {"the reference's 12 runs with crack types": entry}
+        print(f"| {k} | {entry['mean']:.3g} +- {entry['sd']:.2g} (n={entry['n']}) | {entry['ref_mean']:.3g} +- "
+              f"{entry['ref_sd']:.2g} | {entry['ks_p']:.2g} | {entry['in_range_runs']} of {entry['n']} within {lo:.3g}-{hi:.3g} |")
     for k, (lo, hi) in TARGETS.items():
         x = np.array([r[k] for r in rows], float)
         x = x[np.isfinite(x)]
