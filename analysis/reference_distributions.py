@@ -2,7 +2,7 @@
 
 For every run directory under CAMPAIGN_DIR this computes
 
-* peak differential stress and mainshock stress drop (``meta.json``);
+* peak differential stress, mainshock stress drop and the stress after it (``meta.json``);
 * the b-value: the reference's least-squares estimator on the on-fault events within
   10 mm of the fault (as ``validate_paper.py``);
 * D: the reference code's correlation dimension of those events' (x, y) positions (radii
@@ -10,16 +10,18 @@ For every run directory under CAMPAIGN_DIR this computes
 * the saw-cut sample's Young's modulus: tangent at 50 % of the peak of the axial stage
   of ``loading.parquet`` (differential stress against axial strain,
   :func:`labquake.sim.calibrate.tangent_modulus`);
-* crack counts and the tensile share of rock and of fault cracks;
+* crack counts and the tensile share of rock and of fault cracks, and the share of the
+  installed fault bonds that broke;
 
-then prints, for peak, drop, b and D, the mean and standard deviation next to the
-reference's (``ye2024.md``: the 27-run table and the thesis' per-run b and D) and the
-two-sample Kolmogorov-Smirnov p-value (scipy); the same for the rock and fault crack
-counts and their tensile shares against the 12 runs whose crack types the thesis sheet
-lists (``ye2024.md``: per run 101-209 fault cracks, 121-402 rock cracks), with the runs
-inside the reference's min-max; and the median saw-cut modulus against the reference's
-44-52 GPa (a range: no per-run values are public). When the campaign holds only some of the paper27
-runs (``run-NN_...``), the reference column uses the same rows NN only.
+then prints, for peak, drop, the stress after, b and D, the mean and standard deviation
+next to the reference's (``ye2024.md``: the 27-run table and the thesis' per-run b and D)
+and the two-sample Kolmogorov-Smirnov p-value (scipy); the same for the rock and fault
+crack counts and their tensile shares against the 12 runs whose crack types the thesis
+sheet lists (``ye2024.md``: per run 101-209 fault cracks, 121-402 rock cracks), with the
+runs inside the reference's min-max; the median saw-cut modulus against the reference's
+44-52 GPa (a range: no per-run values are public); and the share of fault bonds broken.
+When the campaign holds only some of the paper27 runs (``run-NN_...``), the reference
+column of the 27-run quantities uses the same rows NN only.
 
 Usage::
 
@@ -60,6 +62,8 @@ REFERENCE = {
     "D": [1.83, 1.80, 1.69, 1.82, 1.95, 1.47, 1.84, 1.65, 1.84, 1.65, 1.76, 1.54, 1.90, 1.70,
           1.89, 1.62, 1.87, 1.78, 1.49, 1.79, 1.68, 1.92, 1.61, 1.42, 1.64, 1.56, 1.62],
 }
+#: the differential stress after the mainshock (peak - drop, MPa)
+REFERENCE["after"] = [p - d for p, d in zip(REFERENCE["peak"], REFERENCE["drop"])]
 #: ye2024.md, "Crack types in saw-cut runs" (thesis parameter sheet, 12 runs): flat-joint
 #: shear, flat-joint tension, smooth-joint shear, smooth-joint tension cracks per run
 CRACK_TYPES = np.array([(163, 145, 123, 17), (205, 197, 148, 31), (136, 98, 149, 34), (111, 101, 124, 28),
@@ -80,7 +84,8 @@ def compare(x: np.ndarray, ref: np.ndarray) -> dict:
     """Mean, sd and size of the finite values of ``x`` beside the reference sample's, and
     the two-sample Kolmogorov-Smirnov p-value (scipy)."""
     x = x[np.isfinite(x)]
-    return {"mean": float(x.mean()) if x.size else float("nan"), "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
+    return {"mean": float(x.mean()) if x.size else float("nan"),
+            "sd": float(x.std(ddof=1)) if x.size > 1 else float("nan"),
             "n": int(x.size), "ref_mean": float(ref.mean()), "ref_sd": float(ref.std(ddof=1)), "ref_n": int(ref.size),
             "ks_p": float(ks_2samp(x, ref).pvalue) if x.size else float("nan")}
 
@@ -93,6 +98,7 @@ def run_row(run) -> dict:
 
     meta = run.read_meta()
     row = {"run": run.path.name, "peak": meta["peak_differential_stress"] / 1e6, "drop": meta["stress_drop"] / 1e6,
+           "after": (meta["peak_differential_stress"] - meta["stress_drop"]) / 1e6,
            "balls": meta.get("balls", float("nan")), "bonds_per_ball": meta.get("bonds_per_ball", float("nan"))}
     try:
         row["b"] = b_value(run, meta, "lsq")[0]
@@ -111,12 +117,18 @@ def run_row(run) -> dict:
                                              - float(ax["axial_strain"].iloc[0])) / 1e9
     except InsufficientDataError:
         row["modulus_gpa"] = float("nan")
-    cr = run.read_table("cracks", columns=["kind", "mode"])
+    cr = run.read_table("cracks", columns=["kind", "mode", "healed"])
     kind, mode = cr["kind"].astype(str), cr["mode"].astype(str)
     for k in ("rock", "fault"):
         sel = kind == k
         row[f"{k}_cracks"] = int(sel.sum())
         row[f"{k}_tensile_pct"] = 100.0 * float((mode[sel] == "tension").mean()) if sel.any() else float("nan")
+    # the share of the installed fault bonds that broke (the reference's run-to-run spread of
+    # fault cracks and of the stress after the mainshock points to partial ruptures)
+    n_fault_bonds = meta.get("specimen", {}).get("n_fault_bonds", 0)
+    row["fault_bonds"] = n_fault_bonds
+    n_broken = int(((kind == "fault") & ~cr["healed"].astype(bool)).sum())  # a healed joint's re-rupture is no bond
+    row["fault_bonds_broken_pct"] = 100.0 * n_broken / n_fault_bonds if n_fault_bonds else float("nan")
     return row
 
 
@@ -130,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labquake: error: no complete run directories under {args.campaign}", file=sys.stderr)
         return 2
     rows = [run_row(r) for r in runs]
-    cols = ("peak", "drop", "b", "D", "modulus_gpa", "rock_cracks", "rock_tensile_pct", "fault_cracks",
-            "fault_tensile_pct", "bonds_per_ball")
+    cols = ("peak", "drop", "after", "b", "D", "modulus_gpa", "rock_cracks", "rock_tensile_pct", "fault_cracks",
+            "fault_tensile_pct", "fault_bonds_broken_pct", "bonds_per_ball")
     print(f"{'run':36s}" + "".join(f"{c[:9]:>10s}" for c in cols))
     for r in rows:
         print(f"{r['run'][:36]:36s}" + "".join(f"{r[c]:10.2f}" for c in cols))
@@ -160,13 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         entry.update(ref_range=[lo, hi], in_range_runs=int(((x >= lo) & (x <= hi)).sum()))
         summary[k] = {"the reference's 12 runs with crack types": entry}
         print(f"| {k} | {entry['mean']:.3g} +- {entry['sd']:.2g} (n={entry['n']}) | {entry['ref_mean']:.3g} +- "
-              f"{entry['ref_sd']:.2g} | {entry['ks_p']:.2g} | {entry['in_range_runs']} of {entry['n']} within {lo:.3g}-{hi:.3g} |")
+              f"{entry['ref_sd']:.2g} | {entry['ks_p']:.2g} | {entry['in_range_runs']} of {entry['n']} "
+              f"within {lo:.3g}-{hi:.3g} |")
     for k, (lo, hi) in TARGETS.items():
         x = np.array([r[k] for r in rows], float)
         x = x[np.isfinite(x)]
         med = float(np.median(x)) if x.size else float("nan")
         summary[k] = {"median": med, "target": [lo, hi], "in_range_runs": int(((x >= lo) & (x <= hi)).sum())}
         print(f"| {k} | median {med:.3g} | target {lo:g}-{hi:g} | {summary[k]['in_range_runs']} of {x.size} runs in range |")
+    x = np.array([r["fault_bonds_broken_pct"] for r in rows], float)
+    x = x[np.isfinite(x)]
+    if x.size:
+        summary["fault_bonds_broken_pct"] = {"median": float(np.median(x)), "min": float(x.min()),
+                                             "max": float(x.max())}
+        print(f"| fault bonds broken | median {np.median(x):.3g} % | {x.min():.3g}-{x.max():.3g} % "
+              f"over {x.size} runs |")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     return 0
