@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from validate_paper import b_value  # noqa: E402
 
+from labquake.campaign import load_campaign  # noqa: E402
 from labquake.sim.calibrate import tangent_modulus  # noqa: E402
 from labquake.errors import InsufficientDataError  # noqa: E402
 from labquake.io.rundir import find_runs  # noqa: E402
@@ -149,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['run'][:36]:36s}" + "".join(f"{r[c]:10.2f}" for c in cols))
     summary = {}
     # paper27 run directories are named run-NN_...: NN is the reference's row k
-    idx = [int(r["run"][4:6]) - 1 if r["run"].startswith("run-") and r["run"][4:6].isdigit() else -1 for r in rows]
-    matched = all(0 <= i < 27 for i in idx) and len(set(idx)) == len(idx) and len(idx) < 27
+    # (its name, with the particle sizes and seed, as simulations/paper27.toml names it; the
+    # runs of another campaign, such as quick's run-01..08, are not reference rows)
+    paper27 = {run.name: k for k, run in enumerate(load_campaign(ROOT.parent / "simulations" / "paper27.toml").runs)}
+    idx = [paper27.get(r["run"], -1) for r in rows]
+    matched = all(i >= 0 for i in idx) and len(set(idx)) == len(idx) and len(idx) < 27
     if matched:
         print(f"\nthe {len(rows)} runs are rows {sorted(i + 1 for i in idx)} of the reference's 27: "
               "the reference column uses those rows only")
