@@ -105,7 +105,16 @@ def run_one(config: Mapping[str, Any], run_dir: str | os.PathLike, runner: str =
     result: dict[str, Any] = {"run": run_dir.name, "status": "complete", "computed": False, "error": None, "wall_time_s": 0.0, "worker": worker}
     with _run_lock(run_dir):
         if rd.is_complete():
-            _log_event(campaign_dir, run=run_dir.name, event="skipped", worker=worker)
+            starter = _unlogged_start(campaign_dir, run_dir.name)
+            if starter is None:
+                _log_event(campaign_dir, run=run_dir.name, event="skipped", worker=worker)
+                return result
+            # the task that computed this run died after the run's last write and before it
+            # logged so (a killed worker); record its completion now, under the run's lock
+            wall = rd.read_meta().get("wall_time_s", 0.0)
+            result.update(computed=True, wall_time_s=float(wall), worker=starter.get("worker", worker))
+            _log_event(campaign_dir, run=run_dir.name, event="computed", worker=result["worker"],
+                       wall_time_s=round(result["wall_time_s"], 3), recorded_by=worker, recovered=True)
             return result
         _drop_orphan_config(rd)
         _log_event(campaign_dir, run=run_dir.name, event="start", worker=worker, resume=rd.checkpoint_dir.exists())
@@ -135,6 +144,29 @@ def run_one(config: Mapping[str, Any], run_dir: str | os.PathLike, runner: str =
         result.update(computed=True, wall_time_s=time.perf_counter() - t0)
         _log_event(campaign_dir, run=run_dir.name, event="computed", worker=worker, wall_time_s=round(result["wall_time_s"], 3))
         return result
+
+
+def read_events(campaign_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The task events of a campaign (``campaign.log.jsonl``), oldest first."""
+    path = Path(campaign_dir) / EVENT_LOG
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
+    return out
+
+
+def _unlogged_start(campaign_dir: Path, run: str) -> dict[str, Any] | None:
+    """The ``start`` event of ``run`` whose task never logged its end, if the run's last
+    task event is one (its task died after the run completed: called under the run's lock,
+    so that task no longer runs); else None."""
+    last = None
+    for e in read_events(campaign_dir):
+        if e.get("run") == run and e.get("event") in ("start", "computed", "failed", "skipped"):
+            last = e
+    return last if last is not None and last["event"] == "start" else None
 
 
 def _drop_orphan_config(rd: RunDirectory) -> None:

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from labquake.campaign.execute import DEFAULT_RUNNER, EVENT_LOG, LOG_DIR, _mark_failed, _now, run_one
+from labquake.campaign.execute import DEFAULT_RUNNER, EVENT_LOG, LOG_DIR, _mark_failed, _now, read_events, run_one
 from labquake.campaign.spec import (  # noqa: F401 - the deprecated labquake.batch path's names too
     CAMPAIGN_OPTIONS,
     DEFAULT_RETRIES,
@@ -494,18 +494,6 @@ def _stage_failure(out: Path, label: str, exc: BaseException) -> str:
         if not isinstance(exc, LabquakeError):
             msg += f" (traceback in {log})"
     return msg
-
-
-def read_events(campaign_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The task events of a campaign (``campaign.log.jsonl``), oldest first."""
-    path = Path(campaign_dir) / EVENT_LOG
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            out.append(json.loads(line))
-    return out
 
 
 def read_state(campaign_dir: str | os.PathLike) -> dict[str, Any]:
