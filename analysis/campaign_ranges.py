@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from validate_paper import RANGES, b_value, foreshock_bursts, fractal_dimension  # noqa: E402
 
-from labquake.errors import InsufficientDataError  # noqa: E402
+from labquake.errors import InsufficientDataError, LabquakeError  # noqa: E402
 from labquake.io.rundir import find_runs  # noqa: E402
 
 
@@ -38,9 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("campaign")
     ap.add_argument("--bandwidth", type=float, default=500.0)
     args = ap.parse_args(argv)
-    runs = sorted(find_runs(args.campaign), key=lambda r: str(r.path))
+    try:
+        runs = sorted(find_runs(args.campaign), key=lambda r: str(r.path))
+    except LabquakeError as exc:
+        print(f"campaign_ranges: error: {exc}", file=sys.stderr)
+        return 2
     if not runs:
-        print(f"no run directories under {args.campaign}", file=sys.stderr)
+        print(f"campaign_ranges: error: no run directories under {args.campaign}", file=sys.stderr)
         return 2
     values = {k: [] for k in RANGES}
     print(f"{'run':45s} {'peak':>7} {'drop':>7} {'bursts':>6} {'b':>6} {'D':>6}")

@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 from labquake.sim.energy import event_energetics
+from labquake.errors import LabquakeError
 from labquake.io.rundir import RunDirectory
 
 
@@ -70,7 +71,11 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    rows = [closure(p) for p in args.runs]
+    try:
+        rows = [closure(p) for p in args.runs]
+    except LabquakeError as exc:
+        print(f"energy_closure: error: {exc}", file=sys.stderr)
+        return 2
     for r in rows:
         print(f"{r['run']}: {r['steps']} steps, W = {r['boundary_work']:.4g} J, max |residual| {r['max_abs_residual']:.3g} J "
               f"= {100 * r['run_share']:.3g} % of W")
