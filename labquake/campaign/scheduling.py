@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from labquake.campaign.execute import DEFAULT_RUNNER, EVENT_LOG, LOG_DIR, _mark_failed, _now, read_events, run_one
+from labquake.campaign.execute import DEFAULT_RUNNER, EVENT_LOG, LOG_DIR, _mark_failed, _now, read_events, run_one  # noqa: F401 - EVENT_LOG: labquake.batch's name
 from labquake.campaign.spec import (  # noqa: F401 - the deprecated labquake.batch path's names too
     CAMPAIGN_OPTIONS,
     DEFAULT_RETRIES,
