@@ -41,7 +41,6 @@ from all the same.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -57,7 +56,7 @@ from validate_paper import b_value  # noqa: E402
 from labquake.campaign import load_campaign  # noqa: E402
 from labquake.sim.calibrate import tangent_modulus  # noqa: E402
 from labquake.errors import InsufficientDataError, LabquakeError  # noqa: E402
-from labquake.io.rundir import find_runs  # noqa: E402
+from labquake.io.rundir import atomic_write_json, find_runs  # noqa: E402
 
 #: ye2024.md section 2: the 27 runs (peak, drop in MPa) and the thesis' per-run b and D
 REFERENCE = {
@@ -244,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| fault bonds broken | median {np.median(x):.3g} % | {x.min():.3g}-{x.max():.3g} % "
               f"over {x.size} runs |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+        atomic_write_json(args.json, {"rows": rows, "summary": summary})
     return 0
 
 
