@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labquake.analysis.cycle_stats import coefficient_of_variation, run_cycles  # noqa: E402
 from labquake.errors import LabquakeError  # noqa: E402
-from labquake.io.rundir import RunDirectory  # noqa: E402
+from labquake.io.rundir import RunDirectory, run_directories  # noqa: E402
 
 
 def run_row(rd: RunDirectory) -> dict:
@@ -51,24 +51,12 @@ def run_row(rd: RunDirectory) -> dict:
     }
 
 
-def run_dirs(paths: list[str]) -> list[RunDirectory]:
-    out = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            raise LabquakeError(f"{p}: not a directory")
-        cands = [p] if (p / "meta.json").exists() else sorted(q for q in p.iterdir() if (q / "meta.json").exists())
-        out += [RunDirectory(q) for q in cands if RunDirectory(q).is_complete()]
-    if not out:
-        raise LabquakeError(f"no complete run directory in {', '.join(paths)}")
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dirs", nargs="+", help="run directories or campaign folders")
     args = ap.parse_args(argv)
     try:
-        table = pd.DataFrame([run_row(rd) for rd in run_dirs(args.dirs)])
+        table = pd.DataFrame([run_row(rd) for rd in run_directories(args.dirs)])
     except (LabquakeError, OSError, KeyError, json.JSONDecodeError) as exc:
         print(f"cycles_acceptance: error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labquake.errors import LabquakeError  # noqa: E402
-from labquake.io.rundir import RunDirectory  # noqa: E402
+from labquake.io.rundir import RunDirectory, run_directories  # noqa: E402
 
 
 def rigid_spin(x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[float, float, float]:
@@ -80,25 +80,13 @@ def run_spin(rd: RunDirectory) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "omega", "residual", "radial_rms"])
 
 
-def _runs(paths: list[str]) -> list[RunDirectory]:
-    out = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            raise LabquakeError(f"{p}: not a directory")
-        cands = [p] if (p / "meta.json").exists() else sorted(q for q in p.iterdir() if (q / "meta.json").exists())
-        out += [RunDirectory(q) for q in cands]
-    if not out:
-        raise LabquakeError("no run directory (with meta.json) among the paths given")
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", help="run or campaign directories")
     ap.add_argument("--rows", type=int, default=12, help="rows printed per run")
     args = ap.parse_args(argv)
     try:
-        for rd in _runs(args.paths):
+        for rd in run_directories(args.paths, complete_only=False):
             t = run_spin(rd)
             pick = t.iloc[np.unique(np.linspace(0, len(t) - 1, max(args.rows, 1)).round().astype(int))]
             print(f"{rd.name}: largest |omega| {t['omega'].abs().max():.1f} rad/s")

@@ -18,7 +18,7 @@ def _script(name: str):
 
 
 @pytest.mark.parametrize("name", ["campaign_ranges", "energy_closure", "reference_distributions",
-                                  "cycles_acceptance", "cycles_vs_okubo"])
+                                  "cycles_acceptance", "cycles_vs_okubo", "fault_joint_stress"])
 def test_a_missing_directory_is_one_line_and_exit_2(name, tmp_path, capsys):
     missing = tmp_path / "no-such-campaign"
     assert _script(name).main([str(missing)]) == 2
