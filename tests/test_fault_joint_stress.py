@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labquake.io.rundir import RunDirectory, empty_table, run_directories
+from labquake.io.rundir import RunDirectory, run_directories
 from labquake.errors import RunStateError
+from run_support import write_monitored_run
 
 ROOT = Path(__file__).resolve().parents[1]
 AREA, SIGMA_T, KN, RADIUS = 2e-5, 55e6, 2.0e12, 0.02
@@ -30,27 +31,11 @@ def _run(path: Path, stress_mpa: np.ndarray, radii: list[float], models: list[st
     models[k] and the normal stress stress_mpa[k, :] (MPa) at STEPS."""
     cfg = {"seed": 1, "specimen": {"diameter": 2 * RADIUS, "d_min": 0.004, "d_max": 0.006},
            "fault": {"contact_area": AREA, "tensile_strength": SIGMA_T, "kn_per_area": KN}}
-    run = RunDirectory(path)
-    run.start(cfg, meta={"peak_step": PEAK})
-    n_c, n_s = stress_mpa.shape
-    df = empty_table("contacts").reindex(range(n_c * n_s))
-    df["step"] = np.tile(STEPS, n_c).astype(np.int64)
-    df["time"] = df["step"] * 1e-8
-    df["contact_id"] = np.repeat(np.arange(n_c), n_s).astype(np.int64)
-    df["fn"] = stress_mpa.ravel() * 1e6 * AREA
-    df["fs"], df["broken"] = 0.0, False
-    for c in df.columns:
-        if c[0] in "ab" and c[1] == "_":
-            df[c] = 0.0
-    run.write_table("contacts", df)
-    mon = empty_table("monitored").reindex(range(n_c))
-    mon["contact_id"] = np.arange(n_c, dtype=np.int64)
-    mon["particle_a"], mon["particle_b"] = mon["contact_id"], mon["contact_id"] + 100
-    mon["x"], mon["y"], mon["z"] = np.asarray(radii) * RADIUS * 0.6, np.asarray(radii) * RADIUS * 0.8, 0.0
-    mon["model"] = models
-    run.write_table("monitored", mon)
-    run.complete()
-    return run
+    r = np.asarray(radii) * RADIUS
+    pos = np.column_stack([0.6 * r, 0.8 * r, np.zeros_like(r)])
+    zero = np.zeros_like(stress_mpa)
+    return write_monitored_run(path, STEPS, stress_mpa * 1e6 * AREA, zero, zero.astype(bool), config=cfg,
+                               meta={"peak_step": PEAK}, positions=pos, models=models)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from run_support import write_monitored_run
 
 from labquake.analysis.grains import (
     analyze_campaign_grains,
@@ -185,28 +186,7 @@ def test_contact_arrays_pivot_and_fill():
 
 
 def _write_run(path, fs, fn, broken, fault=None):
-    from labquake.io.rundir import RunDirectory, empty_table
-
-    run = RunDirectory(path)
-    run.start({"seed": 1}, meta={"fault": fault} if fault else None)
-    n_c, n_s = fs.shape
-    df = empty_table("contacts").reindex(range(n_c * n_s))
-    df["step"] = np.tile(STEPS, n_c).astype(np.int64)
-    df["time"] = df["step"] * 1e-8
-    df["contact_id"] = np.repeat(np.arange(n_c), n_s).astype(np.int64)
-    df["fn"], df["fs"], df["broken"] = fn.ravel(), fs.ravel(), broken.ravel()
-    for c in df.columns:
-        if c[0] in "ab" and c[1] == "_":
-            df[c] = 0.0
-    run.write_table("contacts", df)
-    mon = empty_table("monitored").reindex(range(n_c))
-    mon["contact_id"] = np.arange(n_c, dtype=np.int64)
-    mon["particle_a"], mon["particle_b"] = mon["contact_id"], mon["contact_id"] + 1
-    mon[["x", "y", "z"]] = 0.001
-    mon["model"] = "smoothjoint"
-    run.write_table("monitored", mon)
-    run.complete()
-    return run
+    return write_monitored_run(path, STEPS, fn, fs, broken, meta={"fault": fault} if fault else None)
 
 
 def test_campaign_writes_tables_and_figures(tmp_path):
