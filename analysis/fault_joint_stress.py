@@ -110,6 +110,22 @@ def joint_stress_margin(rd: RunDirectory, before: int = 500, after: int = 6000,
     }
 
 
+def ensemble_line(rows: list[dict]) -> str:
+    """One line over several runs: the monitored joints in all of them, how many went below
+    zero and how many reached the tensile strength in their mainshock windows, the runs'
+    lowest stresses (median and smallest) and their median openings to tension."""
+    joints = sum(r["joints"] for r in rows)
+    low = np.array([r["lowest_min_mpa"] for r in rows])
+    opening = np.array([r["opening_to_tension_um"] for r in rows])
+    strain = np.array([r["opening_strain_per_grain"] for r in rows])
+    return (f"ensemble: {len(rows)} runs, {joints} monitored joints; in the mainshock windows "
+            f"{sum(r['below_zero'] for r in rows)} below 0 MPa, "
+            f"{sum(r['reaching_tensile_strength'] for r in rows)} at the tensile strength; each run's lowest: "
+            f"median {np.median(low):.1f}, smallest {low.min():.1f} MPa; opening to tension at the median stress: "
+            f"{np.median(opening):.0f} um ({np.min(opening):.0f}-{np.max(opening):.0f}), "
+            f"{100 * np.median(strain):.2f} % strain across a grain")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", help="run or campaign directories")
@@ -138,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         print(f"  opening to tension at the median {r['median_stress_mpa']:.0f} MPa: {r['opening_to_tension_um']:.0f} um "
               f"= {100 * r['opening_strain_per_grain']:.2f} % strain across a grain")
+    if len(rows) > 1:
+        print(ensemble_line(rows))
     if args.json:
         atomic_write_json(args.json, rows)
     return 0

@@ -89,3 +89,13 @@ def test_run_directories_takes_runs_and_campaign_folders(run, tmp_path):
     empty.mkdir()
     with pytest.raises(RunStateError, match="no complete run directory"):
         run_directories([empty])
+
+
+def test_ensemble_line_sums_the_runs(run):
+    mod = _script()
+    a = mod.joint_stress_margin(run, before=500, after=600)
+    b = dict(a, joints=3, below_zero=0, reaching_tensile_strength=0, lowest_min_mpa=12.0)
+    line = mod.ensemble_line([a, b])
+    assert line.startswith("ensemble: 2 runs, 7 monitored joints;")
+    assert "2 below 0 MPa, 1 at the tensile strength" in line
+    assert "median -24.0, smallest -60.0 MPa" in line
