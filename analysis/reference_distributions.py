@@ -31,7 +31,11 @@ correlations (H0: the same population correlation).
 
 Usage::
 
-    python analysis/reference_distributions.py CAMPAIGN_DIR [--json OUT.json]
+    python analysis/reference_distributions.py CAMPAIGN_DIR [--json OUT.json] [--only REGEX] [--skip REGEX]
+
+``--only`` and ``--skip`` select runs by directory name, for a campaign that holds several
+ensembles (``simulations/paper27_wall_study.toml``: ``--skip bondedfraction`` gives its
+first 27 runs, ``--only bondedfraction0.6`` the other 27).
 
 Catalogs are portable across x86-64 CPUs for the same labquake, numpy and numba versions
 (``tests/test_portable.py``); quote figures with the versions and the machine they came
@@ -41,6 +45,7 @@ from all the same.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -171,18 +176,35 @@ def run_row(run) -> dict:
     return row
 
 
+def select_runs(runs: list, only: str | None = None, skip: str | None = None) -> list:
+    """The runs whose directory name matches the regular expression ``only`` (all when
+    None) and does not match ``skip`` (none skipped when None), in their order; a
+    campaign that holds several ensembles (``simulations/paper27_wall_study.toml``) is
+    compared one ensemble at a time."""
+    keep = re.compile(only) if only else None
+    drop = re.compile(skip) if skip else None
+    return [r for r in runs if (keep is None or keep.search(r.name)) and not (drop and drop.search(r.name))]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("campaign")
     ap.add_argument("--json", help="also write the rows and the summary to this JSON file")
+    ap.add_argument("--only", metavar="REGEX", help="use only the runs whose directory name matches REGEX")
+    ap.add_argument("--skip", metavar="REGEX", help="leave out the runs whose directory name matches REGEX")
     args = ap.parse_args(argv)
     try:
         runs = sorted((r for r in find_runs(args.campaign) if r.is_complete()), key=lambda r: str(r.path))
+        runs = select_runs(runs, args.only, args.skip)
     except LabquakeError as exc:
         print(f"labquake: error: {exc}", file=sys.stderr)
         return 2
+    except re.error as exc:
+        print(f"labquake: error: --only/--skip: not a regular expression: {exc}", file=sys.stderr)
+        return 2
     if not runs:
-        print(f"labquake: error: no complete run directories under {args.campaign}", file=sys.stderr)
+        print(f"labquake: error: no complete run directories under {args.campaign}"
+              + (" that --only/--skip select" if args.only or args.skip else ""), file=sys.stderr)
         return 2
     rows = [run_row(r) for r in runs]
     cols = ("peak", "drop", "after", "b", "D", "modulus_gpa", "rock_cracks", "rock_tensile_pct", "fault_cracks",

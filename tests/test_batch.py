@@ -117,6 +117,22 @@ def test_paper27_spec_is_the_reference_table():
     assert spec.runs[5].config["specimen"]["diameter"] == base["specimen"]["diameter"]
 
 
+def test_paper27_wall_study_is_paper27_twice_in_the_rigid_cylinder():
+    paper27 = batch.load_campaign(SIMS / "paper27.toml").runs
+    spec = batch.load_campaign(SIMS / "paper27_wall_study.toml")
+    assert len(spec.runs) == 54
+    for k, run in enumerate(spec.runs):
+        ref = paper27[k % 27].config
+        c = run.config
+        assert (c["specimen"]["d_min"], c["specimen"]["d_max"]) == (ref["specimen"]["d_min"], ref["specimen"]["d_max"])
+        assert c["loading"]["confinement"] == "wall" and ref["loading"]["confinement"] == "jacket"
+        assert (c["fault"]["cohesion"], c["fault"]["residual_friction"]) == (55e6, 0.053)
+        assert c["fault"]["bonded_fraction"] == (ref["fault"]["bonded_fraction"] if k < 27 else 0.6)
+        # nothing else differs from the paper27 run
+        for section in ("rock", "engine", "recording", "ae"):
+            assert c[section] == ref[section], section
+
+
 def test_quick_spec_expands():
     spec = batch.load_campaign(SIMS / "quick.toml")
     assert spec.name == "quick" and len(spec.runs) >= 4

@@ -104,5 +104,5 @@ def test_shipped_specs_pass():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "simulations"
-    for name in ("quick.toml", "paper27.toml"):
+    for name in ("quick.toml", "paper27.toml", "cycles27.toml", "fault_rupture_study.toml", "paper27_wall_study.toml"):
         batch.load_campaign(root / name)

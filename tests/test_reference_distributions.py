@@ -77,3 +77,16 @@ def test_too_few_runs_or_a_constant_column_give_nan_not_an_error():
     assert few["n"] == 2 and math.isnan(few["r"]) and math.isnan(few["fisher_p"])
     flat = rd.compare_correlations(np.ones(10), y, x, y)
     assert math.isnan(flat["r"]) and math.isnan(flat["fisher_p"]) and flat["ref_r"] == pytest.approx(0.4)
+
+
+def test_select_runs_by_directory_name():
+    from types import SimpleNamespace
+
+    mod = rd
+    runs = [SimpleNamespace(name=n) for n in
+            ("run-01_dmin0.00495_seed1", "run-28_dmin0.00495_bondedfraction0.6_seed1", "run-02_dmin0.0049_seed1")]
+    assert [r.name for r in mod.select_runs(runs)] == [r.name for r in runs]
+    assert [r.name for r in mod.select_runs(runs, skip="bondedfraction")] == ["run-01_dmin0.00495_seed1",
+                                                                              "run-02_dmin0.0049_seed1"]
+    assert [r.name for r in mod.select_runs(runs, only=r"bondedfraction0\.6")] == [runs[1].name]
+    assert mod.select_runs(runs, only="run-0", skip="0.0049_") == [runs[0]]
