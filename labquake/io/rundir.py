@@ -602,35 +602,16 @@ def find_runs(campaign_dir: str | os.PathLike, complete_only: bool = True) -> li
 
 
 def run_directories(paths: list[str | os.PathLike], complete_only: bool = True) -> list[RunDirectory]:
-    """Run directories named by ``paths``, for scripts that take runs or campaigns.
-
-    Parameters
-    ----------
-    paths
-        Each a run directory (it has ``meta.json``) or a campaign folder whose run
-        directories lie directly under it.
-    complete_only
-        Keep only complete runs.
-
-    Returns
-    -------
-    list of RunDirectory
-        In the order of ``paths``; a campaign's runs sorted by name.
-
-    Raises
-    ------
-    RunStateError
-        A path is not a directory, or no run directory (complete, with
-        ``complete_only``) is found among them.
-    """
+    """Run directories named by ``paths``: each a run directory (with ``meta.json``) or a
+    campaign folder of them, in order (a campaign's runs by name). Raises
+    :class:`RunStateError` for a path that is not a directory, or when none holds a run (a
+    complete one, with ``complete_only``)."""
     out: list[RunDirectory] = []
     for p in map(Path, paths):
         if not p.is_dir():
             raise RunStateError(f"{p}: not a directory")
         out += [RunDirectory(p)] if (p / "meta.json").exists() else find_runs(p, complete_only=False)
-    if complete_only:
-        out = [r for r in out if r.is_complete()]
+    out = [r for r in out if r.is_complete()] if complete_only else out
     if not out:
-        kind = "complete run directory" if complete_only else "run directory (with meta.json)"
-        raise RunStateError(f"no {kind} in {', '.join(map(str, paths))}")
+        raise RunStateError(f"no {'complete ' if complete_only else ''}run directory in {', '.join(map(str, paths))}")
     return out
