@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bandwidth", type=float, default=500.0)
     args = ap.parse_args(argv)
     try:
-        runs = sorted(find_runs(args.campaign), key=lambda r: str(r.path))
+        runs = find_runs(args.campaign)  # complete runs, by name
     except LabquakeError as exc:
         print(f"campaign_ranges: error: {exc}", file=sys.stderr)
         return 2

@@ -194,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", metavar="REGEX", help="leave out the runs whose directory name matches REGEX")
     args = ap.parse_args(argv)
     try:
-        runs = sorted((r for r in find_runs(args.campaign) if r.is_complete()), key=lambda r: str(r.path))
-        runs = select_runs(runs, args.only, args.skip)
+        runs = select_runs(find_runs(args.campaign), args.only, args.skip)  # complete runs, by name
     except LabquakeError as exc:
         print(f"labquake: error: {exc}", file=sys.stderr)
         return 2
